@@ -1,0 +1,1 @@
+"""userstore-sqlalchemy (placeholder while the adapter is written)."""

@@ -1,0 +1,84 @@
+"""userstore: a user-persistence protocol for Python web frameworks.
+
+The abstract databases (FastAPI Users' method names), typed errors, the field
+rules and email key every adapter shares, and :func:`connect`, which finds an
+adapter by URL scheme through the ``userstore.adapters`` entry points.
+"""
+
+from ._errors import (
+    AccessTokenAlreadyExists,
+    AdapterNotFound,
+    InvalidUserData,
+    OAuthAccountAlreadyLinked,
+    StoreUnavailable,
+    UserAlreadyExists,
+    UserNotFound,
+    UserStoreError,
+)
+from ._fields import (
+    ACCESS_TOKEN_FIELDS,
+    EMAIL_KEY_MAX_LENGTH,
+    OAUTH_ACCOUNT_FIELDS,
+    FieldRule,
+    IdType,
+    Schema,
+    check_aware_datetime,
+    coerce_id,
+    email_key,
+    id_rule,
+    lookup_email_key,
+    lookup_string,
+    token_digest,
+    user_fields,
+)
+from ._protocol import (
+    AccessTokenProtocol,
+    BaseAccessTokenDatabase,
+    BaseUserDatabase,
+    OAuthAccountProtocol,
+    UserOAuthProtocol,
+    UserProtocol,
+)
+from ._registry import ENTRY_POINT_GROUP, Adapter, available_adapters, connect, register
+from ._store import Store, StoreSession
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACCESS_TOKEN_FIELDS",
+    "EMAIL_KEY_MAX_LENGTH",
+    "ENTRY_POINT_GROUP",
+    "OAUTH_ACCOUNT_FIELDS",
+    "AccessTokenAlreadyExists",
+    "AccessTokenProtocol",
+    "Adapter",
+    "AdapterNotFound",
+    "BaseAccessTokenDatabase",
+    "BaseUserDatabase",
+    "FieldRule",
+    "IdType",
+    "InvalidUserData",
+    "OAuthAccountAlreadyLinked",
+    "OAuthAccountProtocol",
+    "Schema",
+    "Store",
+    "StoreSession",
+    "StoreUnavailable",
+    "UserAlreadyExists",
+    "UserNotFound",
+    "UserOAuthProtocol",
+    "UserProtocol",
+    "UserStoreError",
+    "__version__",
+    "available_adapters",
+    "check_aware_datetime",
+    "coerce_id",
+    "connect",
+    "email_key",
+    "id_rule",
+    "lookup_email_key",
+    "lookup_string",
+    "register",
+    "token_digest",
+    "user_fields",
+]

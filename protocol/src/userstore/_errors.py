@@ -1,0 +1,76 @@
+"""The exceptions every userstore adapter raises.
+
+Hierarchy::
+
+    UserStoreError                 base of everything the contract names
+    ├── UserAlreadyExists          an email (by its key) or id is taken
+    ├── OAuthAccountAlreadyLinked  (oauth_name, account_id) is linked to a user already
+    ├── AccessTokenAlreadyExists   the token is stored already
+    ├── UserNotFound               update/delete of a user that no longer exists
+    ├── InvalidUserData            bad input, refused before any SQL (also a ValueError)
+    ├── StoreUnavailable           the connection was lost or the server cannot be reached
+    └── AdapterNotFound            no installed adapter serves a URL scheme (also a LookupError)
+
+Adapters translate their driver's errors into these in one place; a raw driver
+exception never escapes for a case the contract names.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessTokenAlreadyExists",
+    "AdapterNotFound",
+    "InvalidUserData",
+    "OAuthAccountAlreadyLinked",
+    "StoreUnavailable",
+    "UserAlreadyExists",
+    "UserNotFound",
+    "UserStoreError",
+]
+
+
+class UserStoreError(Exception):
+    """Base class of every error a userstore adapter raises on purpose."""
+
+
+class UserAlreadyExists(UserStoreError):
+    """A user with the same email key (or the same id) is stored already."""
+
+
+class OAuthAccountAlreadyLinked(UserStoreError):
+    """The pair (oauth_name, account_id) is linked to a user already; nothing was written."""
+
+
+class AccessTokenAlreadyExists(UserStoreError):
+    """An access token with the same value is stored already."""
+
+
+class UserNotFound(UserStoreError):
+    """The user (or OAuth account) an update or delete refers to no longer exists."""
+
+
+class InvalidUserData(UserStoreError, ValueError):
+    """Input refused by the field rules before any SQL ran; nothing was written.
+
+    ``field`` names the offending key and ``reason`` says what is wrong with it.
+    The message never contains the value itself, so secrets do not leak into logs.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[InvalidUserData], tuple[str, str]]:
+        return (type(self), (self.field, self.reason))
+
+
+class StoreUnavailable(UserStoreError):
+    """The database could not be reached or the connection dropped mid-call.
+
+    The failed work was rolled back; the next call uses a fresh connection.
+    """
+
+
+class AdapterNotFound(UserStoreError, LookupError):
+    """No installed adapter serves the URL scheme given to :func:`userstore.connect`."""

@@ -1,0 +1,85 @@
+"""Adapters by URL scheme: the ``userstore.adapters`` entry-point group and ``connect()``.
+
+An entry point's name is the URL scheme it serves (``sqlite``, ``postgresql``,
+``memory``...) and its value the adapter class, so a scheme is resolved without
+importing any adapter; only the one chosen is loaded.  Built-in adapters register
+through the same group as third-party ones.  :func:`register` adds one in-process.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Protocol
+
+from ._errors import AdapterNotFound
+from ._store import Store
+
+__all__ = ["ENTRY_POINT_GROUP", "Adapter", "available_adapters", "connect", "register"]
+
+ENTRY_POINT_GROUP = "userstore.adapters"
+
+_registered: dict[str, type[Adapter]] = {}
+_loaded: dict[str, type[Adapter]] = {}
+
+
+class Adapter(Protocol):
+    """What an entry point of ``userstore.adapters`` names."""
+
+    schemes: ClassVar[tuple[str, ...]]
+    """The URL schemes served, without ``+driver`` (``("postgresql",)``, say)."""
+
+    @classmethod
+    def connect(cls, url: str, **options: Any) -> Store:
+        """Return a store for ``url``; options are adapter-specific."""
+        ...
+
+
+def url_scheme(url: str) -> str:
+    """Return the scheme of ``url`` without any ``+driver`` suffix, lower-cased."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme:
+        raise AdapterNotFound(f"not a store URL (expected scheme://...): {url.split('@')[-1]!r}")
+    return scheme.partition("+")[0].lower()
+
+
+def register(scheme: str, adapter: type[Adapter]) -> None:
+    """Serve ``scheme`` with ``adapter`` in this process, ahead of any entry point."""
+    _registered[scheme.lower()] = adapter
+
+
+def available_adapters() -> dict[str, str]:
+    """Map every scheme served to the adapter that serves it (``module:Class``), without loading it."""
+    found = {ep.name.lower(): ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    found.update({s: f"{a.__module__}:{a.__qualname__}" for s, a in _registered.items()})
+    return dict(sorted(found.items()))
+
+
+def load_adapter(scheme: str) -> type[Adapter]:
+    """Return the adapter class for ``scheme``, importing it on first use."""
+    if scheme in _registered:
+        return _registered[scheme]
+    if scheme in _loaded:
+        return _loaded[scheme]
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name.lower() == scheme:
+            adapter: type[Adapter] = ep.load()
+            if scheme not in adapter.schemes:
+                raise AdapterNotFound(
+                    f"entry point {ep.name!r} names {ep.value}, which does not serve {scheme!r}"
+                )
+            _loaded[scheme] = adapter
+            return adapter
+    installed = ", ".join(f"{s} ({v})" for s, v in available_adapters().items()) or "none"
+    raise AdapterNotFound(f"no adapter serves {scheme!r}; installed: {installed}")
+
+
+def connect(url: str, **options: Any) -> Store:
+    """Return a store for ``url``, chosen by its scheme.
+
+    ``memory://`` is always there; ``sqlite://``, ``postgresql://``, ``mysql://``
+    and ``mariadb://`` (with any ``+driver``) come with userstore-sqlalchemy.
+    Common options: ``id_type="uuid" | "int"`` and ``token_digest=True``.
+    Raises :class:`~userstore.AdapterNotFound` listing the installed adapters if
+    no adapter serves the scheme.
+    """
+    return load_adapter(url_scheme(url)).connect(url, **options)

@@ -1,0 +1,24 @@
+"""The userstore conformance suite: CONTRACT.md as cases any adapter runs.
+
+An adapter proves itself by supplying one :class:`Harness` and running the
+suite, either from pytest (``userstore.testing.pytest_plugin.ContractSuite``) or
+from plain asyncio code with :func:`run_suite`, which returns one
+:class:`CaseResult` per case with what was observed.
+"""
+
+from . import _cases as _cases
+from ._harness import Harness, MemoryHarness, StatementCount
+from ._suite import CASES, Case, CaseContext, CaseResult, ContractViolation, run_case, run_suite
+
+__all__ = [
+    "CASES",
+    "Case",
+    "CaseContext",
+    "CaseResult",
+    "ContractViolation",
+    "Harness",
+    "MemoryHarness",
+    "StatementCount",
+    "run_case",
+    "run_suite",
+]
