@@ -15,6 +15,10 @@ Adapters translate their driver's errors into these in one place; a raw driver
 exception never escapes for a case the contract names.
 """
 
+# The names are public API and follow FastAPI Users' (UserAlreadyExists, ...),
+# so pep8-naming's "Error suffix" rule does not apply here.
+# ruff: noqa: N818
+
 from __future__ import annotations
 
 __all__ = [

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
 import datetime as dt
+import hashlib
 import math
 import unicodedata
 import uuid
@@ -74,6 +74,15 @@ def _has_surrogate(value: str) -> bool:
     return any("\ud800" <= ch <= "\udfff" for ch in value)
 
 
+def _is_instance(value: Any, types: tuple[type[Any], ...]) -> bool:
+    # isinstance() refuses parameterised generics (dict[str, Any]...); those are
+    # left to the rule's pydantic fallback.
+    try:
+        return isinstance(value, types)
+    except TypeError:
+        return False
+
+
 @dataclasses.dataclass(frozen=True)
 class FieldRule:
     """What one field accepts.
@@ -125,7 +134,7 @@ class FieldRule:
             if not math.isfinite(value):
                 raise InvalidUserData(self.name, "must be a finite number")
             return value
-        if isinstance(value, self.types) and not isinstance(value, (str, int, dt.datetime)):
+        if _is_instance(value, self.types) and not isinstance(value, (str, int, dt.datetime)):
             return value
         fallback = self._fallback
         if fallback is not None:
@@ -140,7 +149,7 @@ class FieldRule:
         )
 
     def _type_names(self) -> str:
-        names = [getattr(t, "__name__", str(t)) for t in self.types]
+        names = [t.__name__ if isinstance(t, type) else str(t) for t in self.types]
         if self.nullable:
             names.append("None")
         return " or ".join(names)
@@ -182,7 +191,7 @@ def check_aware_datetime(field: str, value: Any) -> dt.datetime:
 
 
 def id_rule(id_type: IdType, *, int_range: tuple[int, int] = INT64) -> FieldRule:
-    """The rule for an ``id`` field of the given kind (never required: ids are generated)."""
+    """Return the rule for an ``id`` field of the given kind (never required: ids are generated)."""
     if id_type == "uuid":
         return FieldRule("id", (uuid.UUID,))
     return FieldRule("id", (int,), int_range=int_range)
@@ -255,7 +264,7 @@ class Schema:
 
 
 def user_fields(id_type: IdType, *, id_range: tuple[int, int] = INT64) -> Schema:
-    """The contract's user fields (CONTRACT.md sections 1 and 7)."""
+    """Return the contract's user fields (CONTRACT.md sections 1 and 7)."""
     return Schema(
         "user",
         {

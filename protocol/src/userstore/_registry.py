@@ -48,7 +48,7 @@ def register(scheme: str, adapter: type[Adapter]) -> None:
 
 
 def available_adapters() -> dict[str, str]:
-    """Map every scheme served to the adapter that serves it (``module:Class``), without loading it."""
+    """Map every scheme served to its adapter (``module:Class``), loading none of them."""
     found = {ep.name.lower(): ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
     found.update({s: f"{a.__module__}:{a.__qualname__}" for s, a in _registered.items()})
     return dict(sorted(found.items()))

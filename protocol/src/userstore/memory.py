@@ -176,6 +176,8 @@ class MemorySession(StoreSession):
             except BaseException:
                 self._tx = None
                 raise
+            if self._tx is None:  # the connection was lost inside the block
+                raise StoreUnavailable("connection lost during the transaction; nothing committed")
             self.store._state, self._tx = self._tx, None
 
     def sever(self) -> None:
@@ -216,7 +218,7 @@ def _user_object(state: _State, row: dict[str, Any]) -> MemoryUser:
     user = MemoryUser(**{k: v for k, v in base.items() if k in fields})
     for key, value in base.items():
         if key not in fields:
-            setattr(user, key, value)
+            setattr(user, key, copy.deepcopy(value))  # custom values may be mutable
     accounts = [a for a in state.accounts.values() if a["user_id"] == row["id"]]
     accounts.sort(key=lambda a: a["link"])
     user.oauth_accounts = [_account_object(a) for a in accounts]
@@ -264,7 +266,7 @@ class MemoryUserDatabase(BaseUserDatabase[MemoryUser, Any]):
 
     async def create(self, create_dict: dict[str, Any]) -> MemoryUser:
         """Store a new user."""
-        data = self._schema.validate_create(create_dict)
+        data = copy.deepcopy(self._schema.validate_create(create_dict))
         async with self._session.write() as state:
             key = email_key(data["email"])
             if key in state.user_by_key or data.get("id") in state.users:
@@ -276,7 +278,7 @@ class MemoryUserDatabase(BaseUserDatabase[MemoryUser, Any]):
             return _user_object(state, row)
 
     def _new_row(self, state: _State, data: dict[str, Any]) -> dict[str, Any]:
-        row = {**_USER_DEFAULTS, **{n: None for n in self._schema.rules}, **data}
+        row = {**_USER_DEFAULTS, **dict.fromkeys(self._schema.rules), **data}
         for name in _USER_DEFAULTS:
             row[name] = data.get(name, _USER_DEFAULTS[name])
         if row.get("id") is None:
@@ -305,7 +307,7 @@ class MemoryUserDatabase(BaseUserDatabase[MemoryUser, Any]):
                 del state.user_by_key[row["email_key"]]
                 state.user_by_key[key] = user.id
                 row["email_key"] = key
-            row.update(data)
+            row.update(copy.deepcopy(data))
         for name, value in data.items():
             setattr(user, name, value)
         return user
@@ -406,9 +408,11 @@ class MemoryAccessTokenDatabase(BaseAccessTokenDatabase[MemoryAccessToken]):
         clear = lookup_string(token, self._schema.rules["token"])
         state = self._session.read()
         row = state.tokens.get(self._key(clear)) if clear is not None else None
-        if row is None or (max_age is not None and row["created_at"] < max_age):
+        if clear is None or row is None:
             return None
-        return MemoryAccessToken(clear, row["user_id"], row["created_at"])  # type: ignore[arg-type]
+        if max_age is not None and row["created_at"] < max_age:
+            return None
+        return MemoryAccessToken(clear, row["user_id"], row["created_at"])
 
     async def create(self, create_dict: dict[str, Any]) -> MemoryAccessToken:
         """Store a token."""

@@ -1,1 +1,45 @@
-"""userstore-sqlalchemy (placeholder while the adapter is written)."""
+"""userstore-sqlalchemy: the SQLAlchemy 2.x asyncio adapter of userstore.
+
+A drop-in replacement for fastapi-users-db-sqlalchemy (same class names and
+signatures) that behaves identically on SQLite, PostgreSQL and MySQL/MariaDB:
+one dialect shim per backend makes collations, padding, foreign keys, datetimes,
+UUIDs and error reporting agree with userstore's contract.
+"""
+
+from .access_token import (
+    SQLAlchemyAccessTokenDatabase,
+    SQLAlchemyBaseAccessTokenTable,
+    SQLAlchemyBaseAccessTokenTableUUID,
+)
+from .engine import create_engine
+from .models import (
+    SQLAlchemyBaseOAuthAccountTable,
+    SQLAlchemyBaseOAuthAccountTableUUID,
+    SQLAlchemyBaseUserTable,
+    SQLAlchemyBaseUserTableUUID,
+)
+from .store import SQLAlchemyAdapter, SQLAlchemyStore, build_models
+from .types import GUID, UUID_ID, ExactString, UTCDateTime
+from .users import SQLAlchemyUserDatabase
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GUID",
+    "UUID_ID",
+    "ExactString",
+    "SQLAlchemyAccessTokenDatabase",
+    "SQLAlchemyAdapter",
+    "SQLAlchemyBaseAccessTokenTable",
+    "SQLAlchemyBaseAccessTokenTableUUID",
+    "SQLAlchemyBaseOAuthAccountTable",
+    "SQLAlchemyBaseOAuthAccountTableUUID",
+    "SQLAlchemyBaseUserTable",
+    "SQLAlchemyBaseUserTableUUID",
+    "SQLAlchemyStore",
+    "SQLAlchemyUserDatabase",
+    "UTCDateTime",
+    "__version__",
+    "build_models",
+    "create_engine",
+]

@@ -11,7 +11,6 @@ from contextlib import (
     contextmanager,
 )
 
-
 from .._fields import IdType
 from .._store import Store, StoreSession
 from ..memory import MemorySession, MemoryStore

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-class ContractViolation(AssertionError):
+class ContractViolation(AssertionError):  # noqa: N818  (public name)
     """A case observed something the contract forbids."""
 
 
@@ -55,7 +55,7 @@ class CaseResult:
     seconds: float = 0.0
 
     def report(self) -> str:
-        """A short text saying what was observed and, on failure, why it fails."""
+        """Say in a few lines what was observed and, on failure, why the case fails."""
         head = f"[{'pass' if self.passed else 'FAIL'}] s{self.case.section} {self.case.title}"
         lines = [head]
         if self.observed:
@@ -104,12 +104,12 @@ class CaseContext:
 
     @staticmethod
     def user(email: str = "user@example.com", **extra: Any) -> dict[str, Any]:
-        """A valid user create dict."""
+        """Return a valid user create dict."""
         return {"email": email, "hashed_password": "$argon2id$v=19$m=65536,t=3,p=4$x", **extra}
 
     @staticmethod
     def account(name: str = "github", account_id: str = "1001", **extra: Any) -> dict[str, Any]:
-        """A valid OAuth-account create dict."""
+        """Return a valid OAuth-account create dict."""
         return {
             "oauth_name": name,
             "account_id": account_id,

@@ -1,0 +1,180 @@
+"""``SQLAlchemyAccessTokenDatabase``: access tokens, optionally stored as SHA-256 digests."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from functools import lru_cache
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import bindparam, delete, inspect, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapper, attributes
+from userstore import (
+    ACCESS_TOKEN_FIELDS,
+    AccessTokenAlreadyExists,
+    BaseAccessTokenDatabase,
+    InvalidUserData,
+    Schema,
+    UserNotFound,
+    check_aware_datetime,
+    coerce_id,
+    id_rule,
+    lookup_string,
+    token_digest,
+)
+
+from ._rules import id_kind, int_range, model_schema
+from ._unit import ErrorMap, Unit
+from .types import now_utc
+
+__all__ = ["SQLAlchemyAccessTokenDatabase"]
+
+AP = TypeVar("AP")
+
+_TOKEN_ERRORS: ErrorMap = {"unique": AccessTokenAlreadyExists, "foreign_key": UserNotFound}
+
+
+@dataclasses.dataclass(frozen=True)
+class _TokenModel:
+    schema: Schema
+    user_id_rule: Any
+    by_token: Any
+    by_token_since: Any
+
+
+@lru_cache(maxsize=None)
+def _token_model(table: type[Any]) -> _TokenModel:
+    mapper: Mapper[Any] = inspect(table)
+    user_id = mapper.columns["user_id"]
+    kind = id_kind(user_id)
+    bounds = int_range(user_id) if kind == "int" else (0, 0)
+    rule = dataclasses.replace(id_rule(kind, int_range=bounds), name="user_id", required=True)
+    schema = model_schema(mapper, ACCESS_TOKEN_FIELDS.with_rules([rule]))
+    base = select(table).where(table.token == bindparam("token"))
+    base = base.execution_options(populate_existing=True)
+    return _TokenModel(
+        schema=schema,
+        user_id_rule=(kind, bounds),
+        by_token=base,
+        by_token_since=base.where(table.created_at >= bindparam("since")),
+    )
+
+
+class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
+    """Access tokens in the application's model (FastAPI Users' ``DatabaseStrategy`` store).
+
+    With ``token_digest=True`` the token column holds the SHA-256 digest of each
+    token (43 characters, like a FastAPI Users token): lookups take the clear
+    token, returned objects carry the clear token and are detached from the
+    session, and the clear token is never sent to the database.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        access_token_table: type[AP],
+        *,
+        token_digest: bool = False,
+    ) -> None:
+        self.session = session
+        self.access_token_table = access_token_table
+        self.token_digest = token_digest
+        self._model = _token_model(access_token_table)
+        self._unit = Unit(session, inspect(access_token_table))
+
+    def _stored(self, token: str) -> str:
+        return token_digest(token) if self.token_digest else token
+
+    def _hand_out(self, token: Any, clear: str) -> Any:
+        if self.token_digest:
+            if token in self.session.sync_session:
+                self.session.expunge(token)
+            attributes.set_committed_value(token, "token", clear)
+        return token
+
+    async def get_by_token(self, token: str, max_age: dt.datetime | None = None) -> AP | None:
+        """Return the token if stored and ``created_at >= max_age`` (inclusive); one SELECT."""
+        since = check_aware_datetime("max_age", max_age) if max_age is not None else None
+        clear = lookup_string(token, self._model.schema.rules["token"])
+        if clear is None:
+            return None
+        params: dict[str, Any] = {"token": self._stored(clear)}
+        statement = self._model.by_token
+        if since is not None:
+            statement, params["since"] = self._model.by_token_since, since
+        async with self._unit.read():
+            result = await self.session.execute(statement, params)
+            found = result.scalar_one_or_none()
+        return self._hand_out(found, clear) if found is not None else None
+
+    async def create(self, create_dict: dict[str, Any]) -> AP:
+        """Insert a token (one INSERT, then COMMIT); ``AccessTokenAlreadyExists`` if stored."""
+        data = self._model.schema.validate_create(create_dict)
+        clear = data["token"]
+        data["token"] = self._stored(clear)
+        data.setdefault("created_at", now_utc())
+        token = self.access_token_table(**data)
+        async with self._unit.write(_TOKEN_ERRORS, keep=[token]):
+            self.session.add(token)
+            await self.session.flush()
+            self._hand_out(token, clear)
+        return token
+
+    async def update(self, access_token: AP, update_dict: dict[str, Any]) -> AP:
+        """Update the token's other fields (one UPDATE); ``UserNotFound`` if it is gone."""
+        data = self._model.schema.validate_update(update_dict)
+        if "token" in data:
+            raise InvalidUserData("token", "cannot be changed; create a new token")
+        table: Any = self.access_token_table
+        stored = self._stored(access_token.token)  # type: ignore[attr-defined]
+        async with self._unit.write(_TOKEN_ERRORS, keep=[access_token]):
+            if data:
+                result = await self.session.execute(
+                    update(table).where(table.token == stored).values(**data),
+                    execution_options={"synchronize_session": False},
+                )
+                missing = result.rowcount == 0  # type: ignore[attr-defined]
+            else:
+                found = await self.session.execute(self._model.by_token, {"token": stored})
+                missing = found.scalar_one_or_none() is None
+            if missing:
+                raise UserNotFound("the access token no longer exists")
+            for name, value in data.items():
+                attributes.set_committed_value(access_token, name, value)
+        return access_token
+
+    async def delete(self, access_token: AP) -> None:
+        """Delete the token (one DELETE, then COMMIT); a no-op if it is gone."""
+        table: Any = self.access_token_table
+        stored = self._stored(access_token.token)  # type: ignore[attr-defined]
+        async with self._unit.write(_TOKEN_ERRORS):
+            await self.session.execute(
+                delete(table).where(table.token == stored),
+                execution_options={"synchronize_session": False},
+            )
+            if access_token in self.session.sync_session:
+                self.session.expunge(access_token)
+
+    async def delete_for_user(self, user_id: Any) -> int:
+        """Delete every token of one user; return how many."""
+        kind, bounds = self._model.user_id_rule
+        key = coerce_id(user_id, kind, int_range=bounds)
+        if key is None:
+            return 0
+        table: Any = self.access_token_table
+        return await self._delete_where(table.user_id == key)
+
+    async def delete_expired(self, older_than: dt.datetime) -> int:
+        """Delete every token created strictly before ``older_than``; return how many."""
+        cutoff = check_aware_datetime("older_than", older_than)
+        table: Any = self.access_token_table
+        return await self._delete_where(table.created_at < cutoff)
+
+    async def _delete_where(self, condition: Any) -> int:
+        async with self._unit.write(_TOKEN_ERRORS):
+            result = await self.session.execute(
+                delete(self.access_token_table).where(condition),
+                execution_options={"synchronize_session": False},
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]

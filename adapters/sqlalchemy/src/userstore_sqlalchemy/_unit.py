@@ -1,0 +1,208 @@
+"""The session machinery the user and token databases share.
+
+- Every connection gets its dialect shim's setup once: through the engine's
+  ``connect`` event for connections opened after userstore first saw the engine,
+  lazily (flagged in the connection's ``info``) for those opened before.
+- Writes commit before returning, unless the caller opened a transaction; then
+  they run in a SAVEPOINT so a refused write loses only itself.
+- Objects handed to or returned by a method stay readable without I/O: after a
+  commit that expires them (``expire_on_commit=True``) their values are put back
+  as committed, and after an error they get their pre-call values back.
+- Driver and SQLAlchemy errors become the contract's typed errors, here only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, exc as sa_exc
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Mapper, SessionTransactionOrigin, attributes, object_session
+from sqlalchemy.orm.exc import StaleDataError
+from userstore import StoreUnavailable, UserNotFound, UserStoreError
+
+from .dialects import DialectShim, Violation, shim_for
+
+__all__ = ["ErrorMap", "Snapshot", "Unit", "clean_objects", "install_shim", "restore", "snapshot"]
+
+_PREPARED = "userstore.prepared"
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+ErrorMap = dict[str, type[UserStoreError]]
+"""Violation kind (``unique``, ``foreign_key``, ``referenced``) to the error it means here."""
+
+Snapshot = list[tuple[Any, dict[str, Any]]]
+
+
+def install_shim(engine: Engine) -> DialectShim:
+    """Have every new connection of ``engine`` set up by its dialect's shim; return the shim."""
+    shim = shim_for(engine.dialect)
+    if engine in _engines:
+        return shim
+
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        shim.on_connect(dbapi_connection, engine.dialect)
+        record.info[_PREPARED] = True
+
+    event.listen(engine, "connect", on_connect)
+    _engines.add(engine)
+    return shim
+
+
+class Unit:
+    """Reads, writes, commits and error translation for one ``AsyncSession``."""
+
+    def __init__(self, session: AsyncSession, mapper: Mapper[Any]) -> None:
+        self.session = session
+        self._bind_arguments = {"mapper": mapper}
+        bind = session.sync_session.get_bind(mapper)
+        engine = bind.engine if not isinstance(bind, Engine) else bind
+        self.dialect = engine.dialect
+        self.shim = install_shim(engine)
+
+    async def connection(self) -> AsyncConnection:
+        """The session's connection for our tables, prepared by the shim."""
+        connection = await self.session.connection(bind_arguments=self._bind_arguments)
+        raw = await connection.get_raw_connection()
+        if not raw.info.get(_PREPARED):
+            await self.shim.prepare(connection)
+            raw.info[_PREPARED] = True
+        return connection
+
+    def in_caller_transaction(self) -> bool:
+        """Whether the caller opened the session's transaction (``session.begin()``)."""
+        transaction = self.session.sync_session.get_transaction()
+        return transaction is not None and transaction.origin is not SessionTransactionOrigin.AUTOBEGIN
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[None]:
+        """Run a lookup: errors translated, the session rolled back after one."""
+        try:
+            await self.connection()
+            yield
+        except Exception as error:
+            mapped = self.translate(error, {})
+            if mapped is None:
+                raise
+            if not self.in_caller_transaction():
+                held = snapshot(self._clean_objects())
+                await self._rollback()
+                restore(held)
+            if mapped is error:
+                raise
+            raise mapped from error
+
+    def _clean_objects(self) -> list[Any]:
+        return clean_objects(self.session)
+
+    @asynccontextmanager
+    async def write(self, errors: ErrorMap, keep: Iterable[Any] = ()) -> AsyncIterator[None]:
+        """Run a write: committed on exit, or inside a SAVEPOINT in the caller's transaction.
+
+        ``keep`` are objects the caller holds: on error they get back the values
+        they had on entry; after a commit they stay loaded.
+        """
+        before = snapshot([*keep, *self._clean_objects()])
+        session = self.session
+        try:
+            connection = await self.connection()
+            if self.in_caller_transaction():
+                await self.shim.before_savepoint(connection)
+                async with session.begin_nested():
+                    yield
+                return
+            yield
+            after = snapshot(keep) if session.sync_session.expire_on_commit else None
+            await session.commit()
+            if after:
+                restore(after)
+        except Exception as error:
+            mapped = self.translate(error, errors)
+            if mapped is None:
+                raise
+            if not self.in_caller_transaction():
+                await self._rollback()
+            restore(before)
+            if mapped is error:
+                raise
+            raise mapped from error
+
+    async def _rollback(self) -> None:
+        try:
+            await self.session.rollback()
+        except Exception:  # the connection may be gone; the pool discards it
+            pass
+
+    def translate(self, error: BaseException, errors: ErrorMap) -> UserStoreError | None:
+        """The contract's error for ``error``, or ``None`` if it is not a database error."""
+        if isinstance(error, UserStoreError):
+            return error
+        if isinstance(error, StaleDataError):
+            return UserNotFound("the row no longer exists")
+        if isinstance(error, sa_exc.TimeoutError):
+            return StoreUnavailable(f"no connection available: {error}")
+        if isinstance(error, sa_exc.DBAPIError):
+            if self.shim.is_unavailable(error):
+                return StoreUnavailable(f"database unavailable ({type(error.orig).__name__})")
+            violation = self.shim.violation(error)
+            if violation is not None:
+                return _violation_error(violation, errors)
+            return UserStoreError(f"database error ({type(error.orig).__name__})")
+        if isinstance(error, (OSError, asyncio.TimeoutError)):
+            return StoreUnavailable(f"database unavailable ({type(error).__name__})")
+        if isinstance(error, sa_exc.SQLAlchemyError):
+            return UserStoreError(f"database error ({type(error).__name__})")
+        return None
+
+
+def _violation_error(violation: Violation, errors: ErrorMap) -> UserStoreError:
+    where = violation.constraint or ", ".join(violation.columns) or "unnamed"
+    error = errors.get(violation.kind)
+    if error is None:
+        return UserStoreError(f"{violation.kind} constraint violated ({where})")
+    return error(f"{violation.kind} constraint violated ({where})")
+
+
+def clean_objects(session: AsyncSession) -> list[Any]:
+    """Loaded, unmodified objects of ``session``: the ones a rollback would expire."""
+    found = []
+    for state in session.sync_session.identity_map.all_states():
+        obj = state.obj()
+        if obj is not None and not state.modified and not state.expired_attributes:
+            found.append(obj)
+    return found
+
+
+def snapshot(objects: Iterable[Any]) -> Snapshot:
+    """Copy the loaded values of ``objects`` and of the OAuth accounts they hold."""
+    taken: Snapshot = []
+    for obj in objects:
+        if obj is None:
+            continue
+        state = attributes.instance_state(obj)
+        values = dict(state.dict)
+        taken.append((obj, values))
+        accounts = values.get("oauth_accounts")
+        if accounts is not None:
+            values["oauth_accounts"] = list(accounts)
+            taken.extend((a, dict(attributes.instance_state(a).dict)) for a in accounts)
+    return taken
+
+
+def restore(taken: Snapshot) -> None:
+    """Put snapshot values back as committed (no history, no I/O)."""
+    for obj, values in taken:
+        manager = attributes.manager_of_class(type(obj))
+        for key, value in values.items():
+            if key in manager:
+                attributes.set_committed_value(obj, key, value)
+
+
+def attached(session: AsyncSession, obj: Any) -> bool:
+    """Whether ``obj`` belongs to ``session``."""
+    return object_session(obj) is session.sync_session

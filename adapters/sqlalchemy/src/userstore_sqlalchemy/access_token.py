@@ -1,0 +1,52 @@
+"""Access tokens: fastapi-users-db-sqlalchemy's names, plus digests and bulk clean-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from ._tokendb import SQLAlchemyAccessTokenDatabase
+from .types import GUID, UUID_ID, ExactString, UTCDateTime, now_utc
+
+__all__ = [
+    "SQLAlchemyAccessTokenDatabase",
+    "SQLAlchemyBaseAccessTokenTable",
+    "SQLAlchemyBaseAccessTokenTableUUID",
+]
+
+ID = TypeVar("ID")
+
+
+class SQLAlchemyBaseAccessTokenTable(Generic[ID]):
+    """Base columns of the access-token table; the application adds ``user_id``.
+
+    ``token`` (43 characters, a FastAPI Users token or its SHA-256 digest) is the
+    primary key and compares exactly; ``created_at`` is aware UTC and indexed for
+    :meth:`~SQLAlchemyAccessTokenDatabase.delete_expired`.
+    """
+
+    __tablename__ = "accesstoken"
+
+    if TYPE_CHECKING:
+        user_id: ID
+
+    token: Mapped[str] = mapped_column(ExactString(43), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, index=True, nullable=False, default=now_utc
+    )
+
+
+class SQLAlchemyBaseAccessTokenTableUUID(SQLAlchemyBaseAccessTokenTable[UUID_ID]):
+    """The access-token table for UUID user ids, deleted with its user."""
+
+    @declared_attr
+    def user_id(cls) -> Mapped[UUID_ID]:
+        """The owner; deleting the user deletes the token."""
+        return mapped_column(
+            GUID, ForeignKey("user.id", ondelete="cascade"), nullable=False, index=True
+        )
+
+

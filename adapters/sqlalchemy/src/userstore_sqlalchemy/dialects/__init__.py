@@ -1,0 +1,47 @@
+"""One shim per backend, found by the SQLAlchemy dialect's name.
+
+Everything that differs between SQLite, PostgreSQL and MySQL/MariaDB lives in
+these modules; the databases and types ask :func:`shim_for` and hold no
+backend-specific branch of their own.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Dialect
+
+from ._base import DialectShim, Violation, ViolationKind
+from .mysql import MySQLShim
+from .postgresql import PostgreSQLShim
+from .sqlite import SQLiteShim
+
+__all__ = [
+    "DialectShim",
+    "MySQLShim",
+    "PostgreSQLShim",
+    "SQLiteShim",
+    "UnsupportedDialect",
+    "Violation",
+    "ViolationKind",
+    "shim_for",
+]
+
+_SHIMS: dict[str, DialectShim] = {
+    name: shim
+    for shim in (SQLiteShim(), PostgreSQLShim(), MySQLShim())
+    for name in shim.dialect_names
+}
+
+
+class UnsupportedDialect(LookupError):
+    """The engine's dialect has no userstore shim."""
+
+
+def shim_for(dialect: Dialect) -> DialectShim:
+    """Return the shim for ``dialect``; raise :class:`UnsupportedDialect` if there is none."""
+    try:
+        return _SHIMS[dialect.name]
+    except KeyError:
+        supported = ", ".join(sorted(_SHIMS))
+        raise UnsupportedDialect(
+            f"userstore-sqlalchemy has no shim for dialect {dialect.name!r} (supported: {supported})"
+        ) from None

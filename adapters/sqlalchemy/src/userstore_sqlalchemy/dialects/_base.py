@@ -1,0 +1,116 @@
+"""What every dialect shim provides; each backend's module overrides only what differs."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from sqlalchemy import CHAR, DateTime, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeEngine
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = ["DialectShim", "Violation", "ViolationKind"]
+
+ViolationKind = Literal["unique", "foreign_key", "referenced", "other"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Violation:
+    """An integrity error, read from the driver's structured fields where it has them.
+
+    ``constraint`` is the name the database reports (PostgreSQL, MySQL); SQLite
+    reports none, only ``columns``.
+    """
+
+    kind: ViolationKind
+    constraint: str | None = None
+    table: str | None = None
+    columns: tuple[str, ...] = ()
+
+
+class DialectShim:
+    """Defaults that suit a standards-following backend; subclasses override what differs."""
+
+    name: ClassVar[str]
+    """The SQLAlchemy dialect names this shim serves are listed in ``dialect_names``."""
+
+    dialect_names: ClassVar[tuple[str, ...]] = ()
+
+    # -- types ---------------------------------------------------------------------------
+
+    def uuid_type(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Column type for UUIDs: 36-character hyphenated text unless the backend has a native one."""
+        return CHAR(36)
+
+    def binds_uuid_objects(self, dialect: Dialect) -> bool:
+        """Whether the driver takes ``uuid.UUID`` objects (else the hyphenated string)."""
+        return False
+
+    def datetime_type(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Column type for UTC datetimes with microseconds."""
+        return DateTime(timezone=True)
+
+    def stores_naive_utc(self, dialect: Dialect) -> bool:
+        """Whether datetimes are bound and read as naive UTC (no time zone on the column)."""
+        return True
+
+    def exact_string_type(self, dialect: Dialect, length: int | None) -> TypeEngine[Any]:
+        """A string column that compares exactly: case, accents and trailing spaces count."""
+        return String(length) if length is not None else Text()
+
+    # -- connections ---------------------------------------------------------------------
+
+    def connection_setup(self, dialect: Dialect) -> list[str]:
+        """Statements run once on every new connection (through the connect event)."""
+        return []
+
+    async def prepare(self, connection: AsyncConnection) -> None:
+        """Bring a connection userstore did not open to the state ``connection_setup`` gives."""
+        for statement in self.connection_setup(connection.dialect):
+            await connection.exec_driver_sql(statement)
+
+    def on_connect(self, dbapi_connection: DBAPIConnection, dialect: Dialect) -> None:
+        """Run ``connection_setup`` on a new DBAPI connection."""
+        statements = self.connection_setup(dialect)
+        if not statements:
+            return
+        cursor = dbapi_connection.cursor()
+        try:
+            for statement in statements:
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+
+    async def before_savepoint(self, connection: AsyncConnection) -> None:
+        """Make sure a real transaction is open before a SAVEPOINT (SQLite needs this)."""
+
+    # -- errors --------------------------------------------------------------------------
+
+    def violation(self, error: DBAPIError) -> Violation | None:
+        """Classify an integrity error, or ``None`` if ``error`` is not one."""
+        return None
+
+    def is_unavailable(self, error: DBAPIError) -> bool:
+        """Whether ``error`` means the server cannot be reached or the connection is gone."""
+        return bool(error.connection_invalidated)
+
+    # -- testing -------------------------------------------------------------------------
+
+    async def sever(self, connection: AsyncConnection, admin: AsyncConnection) -> None:
+        """Kill ``connection`` from the server side, using ``admin`` (a second connection)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot sever a connection")
+
+
+def driver_error(error: DBAPIError) -> Any:
+    """Return the driver's own exception behind ``error`` (unwrapping SQLAlchemy's adaptation)."""
+    found = getattr(error, "driver_exception", None)
+    if found is not None:
+        return found
+    orig = error.orig
+    cause = getattr(orig, "__cause__", None)
+    return cause if cause is not None else orig

@@ -1,0 +1,137 @@
+"""MySQL 8 and MariaDB (aiomysql): collations, strict mode, time zone, UUID, error codes.
+
+What this backend does differently, and how the shim makes it behave as the
+contract says:
+
+- Default collations ignore case and accents and (``PAD SPACE``) trailing spaces,
+  so every string column userstore compares gets ``utf8mb4`` with a binary
+  ``NO PAD`` collation: ``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on
+  MySQL 8 (where ``utf8mb4_bin`` still pads).
+- ``TEXT`` holds 64 KiB; unbounded text is ``LONGTEXT``.
+- ``DATETIME`` drops fractions unless declared ``DATETIME(6)``; it has no zone, so
+  values are stored as naive UTC.
+- MariaDB 10.7+ has a native ``UUID`` type; MySQL 8 has none (``CHAR(36)``).
+- A non-strict ``sql_mode`` truncates over-long values silently; every connection
+  gets a strict one.  The default isolation (REPEATABLE READ) would let a session
+  read a stale snapshot after another session's commit, unlike the other backends,
+  so connections run READ COMMITTED unless the application chose a level itself.
+- MariaDB 10.5+ has ``INSERT ... RETURNING``; MySQL 8 does not.  SQLAlchemy reads
+  this from the server version, and userstore never needs RETURNING: ids are
+  generated client-side or read from ``lastrowid``.
+- Errors carry a numeric code; the key name of a duplicate is only in the message
+  text (MySQL 8 prefixes it with the table name), the one thing read from it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeEngine, UserDefinedType
+
+from ._base import DialectShim, Violation, driver_error
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = ["MySQLShim"]
+
+SQL_MODE = (
+    "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+    "NO_ENGINE_SUBSTITUTION"
+)
+_DUPLICATE_KEY = re.compile(r"for key '(?:[^']*\.)?([^'.]+)'")
+_FK_NAME = re.compile(r"CONSTRAINT `([^`]+)`")
+# server gone, lost, killed, too many connections, can't connect, shutdown in progress
+_UNAVAILABLE = {1040, 1053, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
+
+
+class _NativeUUID(UserDefinedType[str]):
+    """MariaDB's ``UUID`` column type (values travel as hyphenated strings)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "UUID"
+
+
+class MySQLShim(DialectShim):
+    """The shim for ``mysql`` and ``mariadb`` (aiomysql; also pymysql for tooling)."""
+
+    name = "mysql"
+    dialect_names: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
+
+    @staticmethod
+    def is_mariadb(dialect: Dialect) -> bool:
+        """Whether the server is MariaDB (known after the first connection)."""
+        return bool(getattr(dialect, "is_mariadb", False))
+
+    def binary_collation(self, dialect: Dialect) -> str:
+        """The exact, NO PAD collation of utf8mb4 on this server."""
+        return "utf8mb4_nopad_bin" if self.is_mariadb(dialect) else "utf8mb4_0900_bin"
+
+    def uuid_type(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Native ``UUID`` on MariaDB 10.7+, else ``CHAR(36)`` in ASCII."""
+        version = getattr(dialect, "server_version_info", None) or ()
+        if self.is_mariadb(dialect) and tuple(version[:2]) >= (10, 7):
+            return _NativeUUID()
+        return mysql.CHAR(36, charset="ascii", collation="ascii_bin")
+
+    def datetime_type(self, dialect: Dialect) -> TypeEngine[Any]:
+        """``DATETIME(6)``: microseconds, naive UTC."""
+        return mysql.DATETIME(fsp=6)
+
+    def exact_string_type(self, dialect: Dialect, length: int | None) -> TypeEngine[Any]:
+        """``VARCHAR(n)`` or ``LONGTEXT`` in utf8mb4 with the binary NO PAD collation."""
+        collation = self.binary_collation(dialect)
+        if length is None:
+            return mysql.LONGTEXT(charset="utf8mb4", collation=collation)
+        return mysql.VARCHAR(length, charset="utf8mb4", collation=collation)
+
+    def connection_setup(self, dialect: Dialect) -> list[str]:
+        """utf8mb4, strict sql_mode, UTC, and READ COMMITTED unless the engine sets a level."""
+        statements = [
+            "SET NAMES utf8mb4",
+            f"SET SESSION sql_mode = '{SQL_MODE}'",
+            "SET SESSION time_zone = '+00:00'",
+        ]
+        if getattr(dialect, "isolation_level", None) is None:
+            statements.append("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        return statements
+
+    def violation(self, error: DBAPIError) -> Violation | None:
+        """Classify by error number; key names come from the message, the only place."""
+        exc = driver_error(error)
+        code, message = _code(exc), str(exc.args[1] if len(exc.args) > 1 else exc)
+        if code == 1062:
+            match = _DUPLICATE_KEY.search(message)
+            return Violation("unique", match.group(1) if match else None)
+        if code in (1216, 1452):
+            match = _FK_NAME.search(message)
+            return Violation("foreign_key", match.group(1) if match else None)
+        if code in (1217, 1451):
+            return Violation("referenced")
+        if code in (1048, 1364, 3819, 4025):
+            return Violation("other")
+        return None
+
+    def is_unavailable(self, error: DBAPIError) -> bool:
+        """Lost or refused connections, by client and server error numbers."""
+        if error.connection_invalidated:
+            return True
+        exc = driver_error(error)
+        return _code(exc) in _UNAVAILABLE or isinstance(exc, (OSError, ConnectionError))
+
+    async def sever(self, connection: AsyncConnection, admin: AsyncConnection) -> None:
+        """``KILL`` the connection's thread id, from ``admin``."""
+        result = await connection.exec_driver_sql("SELECT CONNECTION_ID()")
+        thread_id = int(result.scalar_one())
+        await admin.exec_driver_sql(f"KILL {thread_id}")
+
+
+def _code(exc: Any) -> int | None:
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None

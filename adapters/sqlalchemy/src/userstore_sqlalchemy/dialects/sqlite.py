@@ -1,0 +1,89 @@
+"""SQLite (aiosqlite): foreign keys on, WAL, a busy timeout, and errors by extended code.
+
+SQLite ignores foreign keys unless asked on every connection, so cascades would
+silently not happen; a second writer fails at once unless a busy timeout makes it
+wait.  Its integrity errors name no constraint, only ``table.column`` pairs, so
+that list is the one thing read from the message.  Its default BINARY collation
+already compares exactly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+
+from ._base import DialectShim, Violation, driver_error
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = ["SQLiteShim"]
+
+BUSY_TIMEOUT_MS = 30_000
+
+_UNIQUE = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+_UNAVAILABLE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL"}
+
+
+class SQLiteShim(DialectShim):
+    """The shim for ``sqlite`` (aiosqlite, and pysqlite for synchronous tooling)."""
+
+    name = "sqlite"
+    dialect_names: ClassVar[tuple[str, ...]] = ("sqlite",)
+
+    def connection_setup(self, dialect: Dialect) -> list[str]:
+        """Foreign keys on, a 30 s busy timeout, WAL (a no-op for in-memory databases)."""
+        return [
+            "PRAGMA foreign_keys = ON",
+            f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+            "PRAGMA journal_mode = WAL",
+        ]
+
+    async def prepare(self, connection: AsyncConnection) -> None:
+        """Switch foreign keys on for a connection opened before userstore saw its engine.
+
+        ``PRAGMA foreign_keys`` is a no-op inside a transaction; the driver opens one
+        only before a write, and this runs before userstore's first statement.
+        """
+        await connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        await connection.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    async def before_savepoint(self, connection: AsyncConnection) -> None:
+        """Open the transaction the driver has deferred, so RELEASE does not commit it."""
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        if driver is not None and not driver.in_transaction:
+            await connection.exec_driver_sql("BEGIN")
+
+    def violation(self, error: DBAPIError) -> Violation | None:
+        """Classify by the extended result code; columns come from the message."""
+        exc = driver_error(error)
+        code = getattr(exc, "sqlite_errorname", "")
+        if code in _UNIQUE:
+            return Violation("unique", columns=_columns(str(exc)))
+        if code == "SQLITE_CONSTRAINT_FOREIGNKEY":
+            return Violation("foreign_key")
+        if code.startswith("SQLITE_CONSTRAINT"):
+            return Violation("other")
+        return None
+
+    def is_unavailable(self, error: DBAPIError) -> bool:
+        """Lost connections, a lock that outlived the busy timeout, an unreadable file."""
+        if error.connection_invalidated:
+            return True
+        code = str(getattr(driver_error(error), "sqlite_errorname", ""))
+        return "_".join(code.split("_")[:2]) in _UNAVAILABLE
+
+    async def sever(self, connection: AsyncConnection, admin: AsyncConnection) -> None:
+        """Close the driver connection under SQLAlchemy's feet (SQLite has no server to ask)."""
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.close()
+
+
+def _columns(message: str) -> tuple[str, ...]:
+    # "UNIQUE constraint failed: user.email_key" / "...: t.a, t.b"
+    _, _, tail = message.partition(":")
+    return tuple(part.strip().rpartition(".")[2] for part in tail.split(",") if part.strip())

@@ -1,0 +1,5 @@
+"""fastapi-users-db-sqlalchemy's ``generics`` names, for imports that used them."""
+
+from .types import GUID, TIMESTAMPAware, UUID_ID, now_utc
+
+__all__ = ["GUID", "TIMESTAMPAware", "UUID_ID", "now_utc"]

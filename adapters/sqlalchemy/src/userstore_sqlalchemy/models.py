@@ -1,0 +1,122 @@
+"""Table mixins with fastapi-users-db-sqlalchemy's names, made to behave alike everywhere.
+
+Compared with fastapi-users-db-sqlalchemy 7, the columns a lookup compares use
+:class:`~userstore_sqlalchemy.types.ExactString`; the user table gains
+``email_key`` (``email_key(email)``, unique-indexed, kept in sync on every flush);
+OAuth accounts gain a unique constraint on ``(oauth_name, account_id)``, unbounded
+provider tokens, and time-ordered ids (their link order).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, Mapper, declared_attr, mapped_column
+from userstore import EMAIL_KEY_MAX_LENGTH, email_key
+
+from .types import GUID, UUID_ID, ExactString, uuid7
+
+__all__ = [
+    "ID",
+    "SQLAlchemyBaseOAuthAccountTable",
+    "SQLAlchemyBaseOAuthAccountTableUUID",
+    "SQLAlchemyBaseUserTable",
+    "SQLAlchemyBaseUserTableUUID",
+]
+
+ID = TypeVar("ID")
+
+
+class SQLAlchemyBaseUserTable(Generic[ID]):
+    """Base columns of the user table; the application adds ``id`` (or uses the UUID variant).
+
+    ``email`` is stored as given; ``email_key`` holds :func:`userstore.email_key` of
+    it, is unique-indexed, and is recomputed on every flush that changes ``email``,
+    whether the change came through the adapter or straight on the model.
+    """
+
+    __tablename__ = "user"
+
+    if TYPE_CHECKING:
+        id: ID
+
+    email: Mapped[str] = mapped_column(ExactString(320), nullable=False)
+    email_key: Mapped[str] = mapped_column(
+        ExactString(EMAIL_KEY_MAX_LENGTH), unique=True, index=True, nullable=False
+    )
+    hashed_password: Mapped[str] = mapped_column(ExactString(1024), nullable=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    is_verified: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class SQLAlchemyBaseUserTableUUID(SQLAlchemyBaseUserTable[UUID_ID]):
+    """The user table with a client-generated UUID primary key."""
+
+    id: Mapped[UUID_ID] = mapped_column(GUID, primary_key=True, default=uuid.uuid4)
+
+
+class SQLAlchemyBaseOAuthAccountTable(Generic[ID]):
+    """Base columns of the OAuth-account table; the application adds ``id`` and ``user_id``.
+
+    ``(oauth_name, account_id)`` is unique across all users (the constraint is
+    added to the mapped table) and compared exactly.
+    """
+
+    __tablename__ = "oauth_account"
+
+    if TYPE_CHECKING:
+        id: ID
+        user_id: ID
+
+    oauth_name: Mapped[str] = mapped_column(ExactString(100), nullable=False)
+    access_token: Mapped[str] = mapped_column(ExactString(), nullable=False)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    refresh_token: Mapped[str | None] = mapped_column(ExactString(), nullable=True)
+    account_id: Mapped[str] = mapped_column(ExactString(320), nullable=False)
+    account_email: Mapped[str] = mapped_column(ExactString(320), nullable=False)
+
+
+class SQLAlchemyBaseOAuthAccountTableUUID(SQLAlchemyBaseOAuthAccountTable[UUID_ID]):
+    """The OAuth-account table with time-ordered UUID ids and a cascading ``user_id``."""
+
+    id: Mapped[UUID_ID] = mapped_column(GUID, primary_key=True, default=uuid7)
+
+    @declared_attr
+    def user_id(cls) -> Mapped[UUID_ID]:
+        """The owner; deleting the user deletes the account."""
+        return mapped_column(
+            GUID, ForeignKey("user.id", ondelete="cascade"), nullable=False, index=True
+        )
+
+
+def oauth_unique_name(table_name: str) -> str:
+    """The name of the ``(oauth_name, account_id)`` unique constraint of a table."""
+    return f"uq_{table_name}_oauth_name_account_id"
+
+
+@event.listens_for(SQLAlchemyBaseOAuthAccountTable, "instrument_class", propagate=True)
+def _add_link_constraint(mapper: Mapper[Any], cls: type[Any]) -> None:
+    table = mapper.local_table
+    columns = {"oauth_name", "account_id"}
+    for constraint in getattr(table, "constraints", ()):
+        if isinstance(constraint, UniqueConstraint) and set(constraint.columns.keys()) == columns:
+            return
+    if "oauth_name" in table.c and "account_id" in table.c:
+        table.append_constraint(  # type: ignore[attr-defined]
+            UniqueConstraint(
+                "oauth_name", "account_id", name=oauth_unique_name(table.name)  # type: ignore[attr-defined]
+            )
+        )
+
+
+def _sync_email_key(mapper: Mapper[Any], connection: Any, target: Any) -> None:
+    email = target.email
+    if isinstance(email, str):
+        target.email_key = email_key(email)
+
+
+event.listen(SQLAlchemyBaseUserTable, "before_insert", _sync_email_key, propagate=True)
+event.listen(SQLAlchemyBaseUserTable, "before_update", _sync_email_key, propagate=True)

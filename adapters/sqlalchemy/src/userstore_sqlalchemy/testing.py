@@ -1,0 +1,83 @@
+"""The conformance-suite harness for SQLAlchemy stores: ``SQLAlchemyHarness(url)``."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from sqlalchemy import event, select
+from userstore import IdType, Store, StoreSession
+from userstore.testing import Harness, StatementCount
+
+from .dialects import shim_for
+from .store import SQLAlchemyStore, SQLAlchemyStoreSession
+
+__all__ = ["SQLAlchemyHarness"]
+
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA", "SET ")
+
+
+class SQLAlchemyHarness(Harness):
+    """Runs each case in scratch tables (a random prefix) of the database at ``url``.
+
+    The tables are dropped after each case; the application's tables are never touched.
+    """
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.url = url
+        self.engine_options = engine_options
+        self.name = url.partition("://")[0]
+
+    @asynccontextmanager
+    async def open_store(
+        self, *, id_type: IdType = "uuid", token_digest: bool = False
+    ) -> AsyncIterator[Store]:
+        """Yield a store on fresh scratch tables; drop them after."""
+        prefix = f"us_{secrets.token_hex(4)}_"
+        store = SQLAlchemyStore(
+            self.url, id_type=id_type, token_digest=token_digest, table_prefix=prefix,
+            **self.engine_options,
+        )
+        try:
+            await store.create_schema()
+            yield store
+        finally:
+            try:
+                await store.drop_schema()
+            finally:
+                await store.close()
+
+    async def sever(self, session: StoreSession) -> None:
+        """Kill the session's connection server-side (SQLite: close it under the pool)."""
+        assert isinstance(session, SQLAlchemyStoreSession)
+        connection = await session.session.connection()
+        engine = connection.engine
+        async with engine.connect() as admin:
+            await shim_for(engine.dialect).sever(connection, admin)
+
+    @contextmanager
+    def count_statements(self, store: Store) -> Iterator[StatementCount]:
+        """Count statements other than transaction control and connection setup."""
+        assert isinstance(store, SQLAlchemyStore)
+        counter = StatementCount()
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if not statement.lstrip().upper().startswith(_CONTROL):
+                counter.count += 1
+
+        engine = store.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            yield counter
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+
+    async def stored_tokens(self, store: Store) -> set[str]:
+        """Read the token column as stored."""
+        assert isinstance(store, SQLAlchemyStore)
+        table = store.models.access_token.__table__
+        async with store.engine.connect() as connection:
+            rows = await connection.execute(select(table.c.token))
+            return {row[0] for row in rows}

@@ -1,0 +1,362 @@
+"""``SQLAlchemyUserDatabase``: users and their OAuth accounts on any supported backend."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from functools import lru_cache
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, bindparam, delete, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapper, RelationshipProperty, attributes, contains_eager
+from userstore import (
+    OAUTH_ACCOUNT_FIELDS,
+    BaseUserDatabase,
+
+    IdType,
+    InvalidUserData,
+    OAuthAccountAlreadyLinked,
+    Schema,
+    UserAlreadyExists,
+    UserNotFound,
+    UserStoreError,
+    coerce_id,
+    email_key,
+    id_rule,
+    lookup_email_key,
+    lookup_string,
+    user_fields,
+)
+
+from ._rules import id_kind, int_range, model_schema
+from ._unit import ErrorMap, Unit
+
+__all__ = ["SQLAlchemyUserDatabase"]
+
+UP = TypeVar("UP")
+ID = TypeVar("ID")
+
+_USER_ERRORS: ErrorMap = {"unique": UserAlreadyExists, "foreign_key": UserNotFound}
+_ACCOUNT_ERRORS: ErrorMap = {"unique": OAuthAccountAlreadyLinked, "foreign_key": UserNotFound}
+_DELETE_ERRORS: ErrorMap = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Model:
+    """What the adapter derives once per (user table, OAuth table) pair."""
+
+    user_schema: Schema
+    account_schema: Schema
+    id_type: IdType
+    id_range: tuple[int, int]
+    accounts_key: str | None
+    by_id: Select[Any]
+    by_email_key: Select[Any]
+    by_account: Select[Any] | None
+    cleared_by_hand: tuple[Any, ...]
+
+
+def _accounts_relationship(user_mapper: Mapper[Any], account_table: Any) -> str:
+    for prop in user_mapper.relationships:
+        if isinstance(prop, RelationshipProperty) and prop.mapper.class_ is account_table:
+            return prop.key
+    raise TypeError(
+        f"{user_mapper.class_.__name__} needs a relationship to {account_table.__name__} "
+        "(oauth_accounts) to be used with an OAuth account table"
+    )
+
+
+@lru_cache(maxsize=None)
+def _model(user_table: type[Any], account_table: type[Any] | None) -> _Model:
+    mapper: Mapper[Any] = inspect(user_table)
+    (pk,) = mapper.primary_key
+    kind = id_kind(pk)
+    bounds = int_range(pk) if kind == "int" else (0, 0)
+    user_schema = model_schema(
+        mapper, user_fields(kind, id_range=bounds), fixed=("email_key",)
+    )
+    base = select(user_table).execution_options(populate_existing=True)
+    accounts_key = None
+    account_schema = Schema("oauth account", {})
+    by_account = None
+    if account_table is not None:
+        accounts_key = _accounts_relationship(mapper, account_table)
+        relationship = getattr(user_table, accounts_key)
+        base = base.outerjoin(relationship).options(contains_eager(relationship))
+        account_mapper: Mapper[Any] = inspect(account_table)
+        (account_pk,) = account_mapper.primary_key
+        account_kind = id_kind(account_pk)
+        account_rules = OAUTH_ACCOUNT_FIELDS.with_rules(
+            [id_rule(account_kind, int_range=int_range(account_pk) if account_kind == "int" else (0, 0))]
+        )
+        account_schema = model_schema(account_mapper, account_rules, fixed=("user_id",))
+        owner = (
+            select(account_table.user_id)
+            .where(account_table.oauth_name == bindparam("name"))
+            .where(account_table.account_id == bindparam("account"))
+            .scalar_subquery()
+        )
+        by_account = base.where(pk == owner)
+    return _Model(
+        user_schema=user_schema,
+        account_schema=account_schema,
+        id_type=kind,
+        id_range=bounds,
+        accounts_key=accounts_key,
+        by_id=base.where(pk == bindparam("id")),
+        by_email_key=base.where(user_table.email_key == bindparam("key")),
+        by_account=by_account,
+        cleared_by_hand=_dependents_without_cascade(mapper, account_table),
+    )
+
+
+def _dependents_without_cascade(mapper: Mapper[Any], account_table: type[Any] | None) -> tuple[Any, ...]:
+    """Tables userstore owns that reference users without ON DELETE CASCADE."""
+    from .access_token import SQLAlchemyBaseAccessTokenTable
+
+    user_table = mapper.local_table
+    found = []
+    for sub in mapper.registry.mappers:
+        cls = sub.class_
+        ours = cls is account_table or issubclass(cls, SQLAlchemyBaseAccessTokenTable)
+        if not ours:
+            continue
+        for fk in sub.local_table.foreign_keys:  # type: ignore[attr-defined]
+            if fk.column.table is user_table and (fk.ondelete or "").lower() != "cascade":
+                found.append((cls, getattr(cls, fk.parent.key)))
+    return tuple(found)
+
+
+def _link_order(account: Any) -> Any:
+    value = attributes.instance_state(account).identity
+    key = value[0] if value else getattr(account, "id", 0)
+    return key.int if isinstance(key, uuid.UUID) else key
+
+
+class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
+    """Users (and OAuth accounts) in the application's own SQLAlchemy models and session.
+
+    A drop-in for fastapi-users-db-sqlalchemy's class of the same name: give it
+    the ``AsyncSession``, the user model and, for OAuth, the account model.  It
+    behaves the same on SQLite, PostgreSQL and MySQL/MariaDB, whatever the
+    session's ``expire_on_commit``: lookups are one statement and load
+    ``oauth_accounts`` in link order; writes commit (or join the caller's
+    transaction) and raise only userstore's typed errors.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        user_table: type[UP],
+        oauth_account_table: type[Any] | None = None,
+    ) -> None:
+        self.session = session
+        self.user_table = user_table
+        self.oauth_account_table = oauth_account_table
+        self._model = _model(user_table, oauth_account_table)
+        self._unit = Unit(session, inspect(user_table))
+
+    # -- lookups -------------------------------------------------------------------------
+
+    async def get(self, id: ID) -> UP | None:
+        """Return the user with this id, or ``None`` (also for a value that is no valid id)."""
+        key = coerce_id(id, self._model.id_type, int_range=self._model.id_range)
+        if key is None:
+            return None
+        return await self._fetch(self._model.by_id, {"id": key})
+
+    async def get_by_email(self, email: str) -> UP | None:
+        """Return the user whose email has the same key, or ``None``; uses the unique index."""
+        key = lookup_email_key(email, self._model.user_schema.rules["email"])
+        if key is None:
+            return None
+        return await self._fetch(self._model.by_email_key, {"key": key})
+
+    async def get_by_oauth_account(self, oauth: str, account_id: str) -> UP | None:
+        """Return the user linked to ``(oauth, account_id)``, compared exactly, or ``None``."""
+        statement = self._model.by_account
+        if statement is None:
+            raise UserStoreError("this database was created without an OAuth account table")
+        rules = self._model.account_schema.rules
+        name = lookup_string(oauth, rules["oauth_name"])
+        account = lookup_string(account_id, rules["account_id"])
+        if name is None or account is None:
+            return None
+        return await self._fetch(statement, {"name": name, "account": account})
+
+    async def _fetch(self, statement: Select[Any], params: dict[str, Any]) -> UP | None:
+        async with self._unit.read():
+            result = await self.session.execute(statement, params)
+            user: UP | None = result.unique().scalar_one_or_none()
+        if user is not None:
+            self._order_accounts(user)
+        return user
+
+    def _order_accounts(self, user: Any) -> None:
+        key = self._model.accounts_key
+        if key is not None:
+            accounts = attributes.instance_state(user).dict.get(key)
+            if accounts is not None and len(accounts) > 1:
+                accounts.sort(key=_link_order)
+
+    # -- users ---------------------------------------------------------------------------
+
+    async def create(self, create_dict: dict[str, Any]) -> UP:
+        """Insert a user (one INSERT, then COMMIT); ``UserAlreadyExists`` if its email key is taken."""
+        data = self._model.user_schema.validate_create(create_dict)
+        user = self.user_table(**data)
+        user.email_key = email_key(data["email"])  # type: ignore[attr-defined]
+        async with self._unit.write(_USER_ERRORS, keep=[user]):
+            self.session.add(user)
+            await self.session.flush()
+            if self._model.accounts_key is not None:
+                attributes.set_committed_value(user, self._model.accounts_key, [])
+        return user
+
+    async def update(self, user: UP, update_dict: dict[str, Any]) -> UP:
+        """Apply ``update_dict`` (one UPDATE, then COMMIT); ``UserNotFound`` if the user is gone."""
+        data = self._model.user_schema.validate_update(update_dict)
+        self._refuse_id_change(data, user)
+        if "email" in data:
+            data["email_key"] = email_key(data["email"])
+        async with self._unit.write(_USER_ERRORS, keep=[user]):
+            await self._own(user)
+            for name, value in data.items():
+                setattr(user, name, value)
+            if not self.session.is_modified(user):
+                await self._require(user)
+            await self.session.flush()
+        return user
+
+    async def delete(self, user: UP) -> None:
+        """Delete the user, its OAuth accounts and access tokens in one transaction."""
+        user_id = self._identity(user)
+        async with self._unit.write(_DELETE_ERRORS):
+            for _, column in self._model.cleared_by_hand:
+                await self.session.execute(
+                    delete(column.class_).where(column == user_id),
+                    execution_options={"synchronize_session": False},
+                )
+            (pk,) = inspect(self.user_table).primary_key
+            result = await self.session.execute(
+                delete(self.user_table).where(pk == user_id),
+                execution_options={"synchronize_session": False},
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise UserNotFound("the user no longer exists")
+            self._forget(user)
+
+    def _forget(self, user: Any) -> None:
+        session = self.session.sync_session
+        state = attributes.instance_state(user)
+        key = self._model.accounts_key
+        if key is not None:
+            for account in state.dict.get(key, ()):
+                if account in session:
+                    session.expunge(account)
+        if user in session:
+            session.expunge(user)
+
+    # -- OAuth accounts ------------------------------------------------------------------
+
+    async def add_oauth_account(self, user: UP, create_dict: dict[str, Any]) -> UP:
+        """Link an account (one INSERT, then COMMIT); ``OAuthAccountAlreadyLinked`` if linked."""
+        key = self._accounts_key()
+        data = self._model.account_schema.validate_create(create_dict)
+        async with self._unit.write(_ACCOUNT_ERRORS, keep=[user]):
+            await self._own(user)
+            account = self.oauth_account_table(**data)  # type: ignore[misc]
+            account.user_id = self._identity(user)
+            self.session.add(account)
+            await self.session.flush()
+            accounts = list(attributes.instance_state(user).dict[key])
+            attributes.set_committed_value(user, key, [*accounts, account])
+        return user
+
+    async def update_oauth_account(
+        self, user: UP, oauth_account: Any, update_dict: dict[str, Any]
+    ) -> UP:
+        """Update one account of ``user`` (one UPDATE, then COMMIT) and return the user."""
+        self._accounts_key()
+        data = self._model.account_schema.validate_update(update_dict)
+        self._refuse_id_change(data, oauth_account)
+        async with self._unit.write(_ACCOUNT_ERRORS, keep=[user, oauth_account]):
+            await self._own(user)
+            account = self._held_account(user, oauth_account)
+            for name, value in data.items():
+                setattr(account, name, value)
+            if not self.session.is_modified(account):
+                await self._require(user)
+            await self.session.flush()
+        return user
+
+    async def remove_oauth_account(self, user: UP, oauth_account: Any) -> UP:
+        """Unlink one account of ``user`` (a no-op if it is not linked) and return the user."""
+        key = self._accounts_key()
+        account_id = self._identity(oauth_account)
+        table: Any = self.oauth_account_table
+        (pk,) = inspect(table).primary_key
+        async with self._unit.write(_ACCOUNT_ERRORS, keep=[user]):
+            await self._own(user)
+            await self.session.execute(
+                delete(table).where(pk == account_id).where(table.user_id == self._identity(user)),
+                execution_options={"synchronize_session": False},
+            )
+            accounts = attributes.instance_state(user).dict[key]
+            kept = [a for a in accounts if self._identity(a) != account_id]
+            for gone in accounts:
+                if gone not in kept and gone in self.session.sync_session:
+                    self.session.expunge(gone)
+            attributes.set_committed_value(user, key, kept)
+        return user
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _accounts_key(self) -> str:
+        if self._model.accounts_key is None:
+            raise UserStoreError("this database was created without an OAuth account table")
+        return self._model.accounts_key
+
+    @staticmethod
+    def _identity(obj: Any) -> Any:
+        """The primary key of ``obj``, read without loading anything."""
+        identity = attributes.instance_state(obj).identity
+        if identity is not None:
+            return identity[0]
+        return obj.id
+
+    @staticmethod
+    def _refuse_id_change(data: dict[str, Any], obj: Any) -> None:
+        if "id" in data:
+            raise InvalidUserData("id", "cannot be changed")
+
+    async def _own(self, user: Any) -> None:
+        """Attach ``user`` to the session and make sure it is fully loaded (I/O only if not)."""
+        state = attributes.instance_state(user)
+        session = self.session.sync_session
+        if state.transient or state.pending:
+            raise UserNotFound("the user was never stored")
+        if state.session_id is not None and state.session is not session:
+            raise UserStoreError("the user belongs to another session")
+        if state.detached:
+            session.add(user)
+        key = self._model.accounts_key
+        if state.expired_attributes or (key is not None and key not in state.dict):
+            await self._require(user)
+
+    async def _require(self, user: Any) -> None:
+        """Reload ``user`` by id; ``UserNotFound`` if it is gone."""
+        result = await self.session.execute(self._model.by_id, {"id": self._identity(user)})
+        if result.unique().scalar_one_or_none() is None:
+            raise UserNotFound("the user no longer exists")
+        self._order_accounts(user)
+
+    def _held_account(self, user: Any, oauth_account: Any) -> Any:
+        wanted = self._identity(oauth_account)
+        for account in attributes.instance_state(user).dict[self._accounts_key()]:
+            if self._identity(account) == wanted:
+                return account
+        raise UserNotFound("the OAuth account is no longer linked to this user")
+
+

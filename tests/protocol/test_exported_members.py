@@ -1,0 +1,135 @@
+"""The public surface of ``userstore`` is exactly what ``__all__`` lists, and documented."""
+
+import importlib.metadata
+import inspect
+import types
+
+import pytest
+import userstore
+import userstore.memory
+import userstore.testing
+
+EXPECTED = {
+    "ACCESS_TOKEN_FIELDS",
+    "EMAIL_KEY_MAX_LENGTH",
+    "ENTRY_POINT_GROUP",
+    "OAUTH_ACCOUNT_FIELDS",
+    "AccessTokenAlreadyExists",
+    "AccessTokenProtocol",
+    "Adapter",
+    "AdapterNotFound",
+    "BaseAccessTokenDatabase",
+    "BaseUserDatabase",
+    "FieldRule",
+    "IdType",
+    "InvalidUserData",
+    "OAuthAccountAlreadyLinked",
+    "OAuthAccountProtocol",
+    "Schema",
+    "Store",
+    "StoreSession",
+    "StoreUnavailable",
+    "UserAlreadyExists",
+    "UserNotFound",
+    "UserOAuthProtocol",
+    "UserProtocol",
+    "UserStoreError",
+    "__version__",
+    "available_adapters",
+    "check_aware_datetime",
+    "coerce_id",
+    "connect",
+    "email_key",
+    "id_rule",
+    "lookup_email_key",
+    "lookup_string",
+    "register",
+    "token_digest",
+    "user_fields",
+}
+
+TESTING_EXPECTED = {
+    "CASES",
+    "Case",
+    "CaseContext",
+    "CaseResult",
+    "ContractViolation",
+    "Harness",
+    "MemoryHarness",
+    "StatementCount",
+    "run_case",
+    "run_suite",
+}
+
+MEMORY_EXPECTED = {
+    "MemoryAccessToken",
+    "MemoryAccessTokenDatabase",
+    "MemoryAdapter",
+    "MemoryOAuthAccount",
+    "MemoryStore",
+    "MemoryUser",
+    "MemoryUserDatabase",
+}
+
+
+def test_all_is_exactly_the_public_names() -> None:
+    assert set(userstore.__all__) == EXPECTED
+    assert len(userstore.__all__) == len(EXPECTED), "duplicates in __all__"
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [(userstore.testing, TESTING_EXPECTED), (userstore.memory, MEMORY_EXPECTED)],
+    ids=["userstore.testing", "userstore.memory"],
+)
+def test_public_submodules(module: types.ModuleType, expected: set[str]) -> None:
+    assert set(module.__all__) == expected
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_name_is_importable(name: str) -> None:
+    namespace: dict[str, object] = {}
+    exec(f"from userstore import {name}", namespace)
+    assert namespace[name] is getattr(userstore, name)
+
+
+def test_no_public_attribute_outside_all() -> None:
+    public = {
+        name
+        for name, value in vars(userstore).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public <= set(userstore.__all__)
+
+
+def test_version_matches_the_distribution() -> None:
+    assert userstore.__version__ == importlib.metadata.version("userstore")
+
+
+def _documented_objects() -> list[tuple[str, object]]:
+    found: list[tuple[str, object]] = []
+    for module in (userstore, userstore.testing, userstore.memory):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            found.append((f"{module.__name__}.{name}", obj))
+            if inspect.isclass(obj):
+                for attr, member in vars(obj).items():
+                    if attr.startswith("_"):
+                        continue
+                    func = member.__func__ if isinstance(member, classmethod) else member
+                    if inspect.isfunction(func):
+                        found.append((f"{module.__name__}.{name}.{attr}", func))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("qualname", "obj"), _documented_objects(), ids=[q for q, _ in _documented_objects()]
+)
+def test_public_classes_and_functions_have_docstrings(qualname: str, obj: object) -> None:
+    doc = obj.__doc__
+    assert doc is not None
+    assert doc.strip(), f"{qualname} has an empty docstring"
+    if inspect.isclass(obj):  # a dataclass without a docstring gets its signature as one
+        assert not doc.startswith(f"{obj.__name__}("), f"{qualname} has no docstring"
