@@ -488,3 +488,10 @@ class MemoryAdapter:
     def connect(cls, url: str, **options: Any) -> MemoryStore:
         """Return a new :class:`MemoryStore`; options are those of its constructor."""
         return MemoryStore(**options)
+
+    @classmethod
+    def harness(cls, url: str) -> Any:
+        """The conformance-suite harness (``userstore check memory://``)."""
+        from .testing import MemoryHarness
+
+        return MemoryHarness()

@@ -29,6 +29,9 @@ class SQLAlchemyHarness(Harness):
         self.url = url
         self.engine_options = engine_options
         self.name = url.partition("://")[0]
+        self.scratch_description = (
+            "tables us_<random>_user, _oauth_account, _accesstoken, created and dropped per rule"
+        )
 
     @asynccontextmanager
     async def open_store(

@@ -1,0 +1,65 @@
+"""Contributor sessions: tests per backend and SQLAlchemy minor, lint, types, benchmarks.
+
+    nox -s tests                 every backend x SQLAlchemy 2.0 and 2.1
+    nox -s "tests(backend='postgres', sqlalchemy='2.1')"
+    nox -s lint typecheck
+    nox -s behaviour             fastapi-users-db-sqlalchemy beside userstore, per backend
+    nox -s bench                 benchmarks (``-- --quick`` for a smoke run)
+
+Server URLs come from USERSTORE_TEST_POSTGRES_URL and USERSTORE_TEST_MYSQL_URL
+(or testcontainers when a Docker engine answers).
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+PYTHON = "3.11"
+BACKENDS = ["memory", "sqlite", "postgres", "mysql"]
+SQLALCHEMY = {"2.0": "sqlalchemy[asyncio]>=2.0.30,<2.1", "2.1": "sqlalchemy[asyncio]>=2.1,<2.2"}
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+DEV = nox.project.dependency_groups(PYPROJECT, "dev")
+PACKAGES = ["-e", "protocol", "-e", "adapters/sqlalchemy[all]"]
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("sqlalchemy", list(SQLALCHEMY))
+@nox.parametrize("backend", BACKENDS)
+def tests(session: nox.Session, backend: str, sqlalchemy: str) -> None:
+    session.install(*PACKAGES, *DEV, SQLALCHEMY[sqlalchemy])
+    session.run("pytest", f"--backend={backend}", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    session.install(*PACKAGES, "mypy", "pytest")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def behaviour(session: nox.Session) -> None:
+    """fastapi-users-db-sqlalchemy 7 (which needs SQLAlchemy 2.0) beside userstore."""
+    session.install(*PACKAGES, "fastapi-users-db-sqlalchemy==7.*", SQLALCHEMY["2.0"])
+    session.run("python", "benchmarks/behaviour.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The benchmark harness (benchmarks/); ``-- --quick`` for a smoke run."""
+    session.install(*PACKAGES, "fastapi-users-db-sqlalchemy==7.*", SQLALCHEMY["2.0"])
+    if not os.path.exists("benchmarks/run.py"):
+        session.error("benchmarks/run.py is not written yet (the benchmarks issue fills it)")
+    session.run("python", "benchmarks/run.py", *session.posargs)

@@ -1,0 +1,75 @@
+"""The test matrix: memory, sqlite, postgres and mysql, chosen per test by fixture."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .backends import ALL_BACKENDS, Backend, required_backends, resolve
+
+BACKEND_PARAMS = [pytest.param(name, marks=pytest.mark.backend(name)) for name in ALL_BACKENDS]
+
+
+@pytest.fixture(scope="session")
+def backend_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Backend]]:
+    """Every backend, resolved at most once per run and torn down at its end."""
+    tmp_dir = tmp_path_factory.mktemp("backends")
+    with contextlib.ExitStack() as stack:
+        cache: dict[str, Backend] = {}
+
+        class Registry(dict[str, Backend]):
+            def __missing__(self, name: str) -> Backend:
+                backend = stack.enter_context(resolve(name, Path(tmp_dir)))
+                cache[name] = backend
+                self[name] = backend
+                return backend
+
+        yield Registry()
+
+
+def backend_url(registry: dict[str, Backend], name: str) -> str:
+    """The URL of backend ``name`` for this run; skip (or fail, if required) without one."""
+    backend = registry[name]
+    if backend.url is None:
+        if name in required_backends():
+            pytest.fail(f"backend {name} is required but unavailable: {backend.reason}")
+        pytest.skip(f"backend {name} unavailable: {backend.reason}")
+    return backend.url
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def db_url(request: pytest.FixtureRequest, backend_registry: dict[str, Backend]) -> str:
+    """The URL of one SQL backend (the test runs once per backend)."""
+    return backend_url(backend_registry, request.param)
+
+
+@pytest.fixture
+def backend_name(db_url: str) -> str:
+    """sqlite, postgres or mysql, for messages."""
+    return {"sqlite": "sqlite", "postgresql": "postgres"}.get(db_url.split("+")[0], "mysql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        action="append",
+        choices=["memory", *ALL_BACKENDS],
+        help="run only the tests of these backends (repeatable); tests that need no "
+        "database count as 'memory'",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = config.getoption("--backend")
+    if not wanted:
+        return
+    keep, drop = [], []
+    for item in items:
+        names = {m.args[0] for m in item.iter_markers("backend")} or {"memory"}
+        (keep if names & set(wanted) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
