@@ -374,6 +374,12 @@ class NoOffset(dt.tzinfo):
     def utcoffset(self, when: dt.datetime | None) -> dt.timedelta | None:
         return None
 
+    def dst(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return None
+
+    def tzname(self, when: dt.datetime | None) -> str | None:
+        return None
+
 
 @pytest.mark.parametrize(
     "naive",

@@ -259,13 +259,15 @@ async def test_connection_lost_inside_a_transaction_commits_nothing() -> None:
     store = memory()
     async with store.session() as s:
         kept = await s.users.create(USER)
+        transaction = s.transaction()
+        await transaction.__aenter__()
+        await s.users.create({**USER, "email": "bob@example.com"})
+        s.sever()
+        with pytest.raises(StoreUnavailable):
+            await s.users.get(kept.id)
+        # The caller swallowed the loss and ends the block normally: still nothing commits.
         with pytest.raises(StoreUnavailable, match="nothing committed"):
-            async with s.transaction():
-                await s.users.create({**USER, "email": "bob@example.com"})
-                s.sever()
-                with pytest.raises(StoreUnavailable):
-                    await s.users.get(kept.id)
-                # The caller swallowed the loss; the block must still not commit.
+            await transaction.__aexit__(None, None, None)
         assert await s.users.get(kept.id) is not None
         assert await s.users.get_by_email("bob@example.com") is None
         await s.users.create({**USER, "email": "carol@example.com"})

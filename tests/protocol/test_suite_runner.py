@@ -105,7 +105,7 @@ class BrokenHarness(MemoryHarness):
         self.users_class = users_class
 
     @asynccontextmanager
-    async def open_store(  # type: ignore[override]
+    async def open_store(
         self, *, id_type: IdType = "uuid", token_digest: bool = False
     ) -> AsyncIterator[MemoryStore]:
         store = BrokenStore(self.users_class, id_type=id_type, token_digest=token_digest)
@@ -213,7 +213,7 @@ async def test_extra_round_trip_fails_the_round_trip_case() -> None:
 async def test_a_crashing_harness_is_reported_not_raised() -> None:
     class NoStore(MemoryHarness):
         @asynccontextmanager
-        async def open_store(  # type: ignore[override]
+        async def open_store(
             self, *, id_type: IdType = "uuid", token_digest: bool = False
         ) -> AsyncIterator[MemoryStore]:
             raise ConnectionRefusedError("database is down")

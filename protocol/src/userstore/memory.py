@@ -160,6 +160,7 @@ class MemorySession(StoreSession):
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self._tx: _State | None = None
+        self._tx_lost = False
         self._severed = False
         self.users: MemoryUserDatabase = MemoryUserDatabase(self)
         self.tokens: MemoryAccessTokenDatabase = MemoryAccessTokenDatabase(self)
@@ -174,9 +175,10 @@ class MemorySession(StoreSession):
             try:
                 yield
             except BaseException:
-                self._tx = None
+                self._tx, self._tx_lost = None, False
                 raise
-            if self._tx is None:  # the connection was lost inside the block
+            if self._tx_lost:  # the connection was lost inside the block
+                self._tx, self._tx_lost = None, False
                 raise StoreUnavailable("connection lost during the transaction; nothing committed")
             self.store._state, self._tx = self._tx, None
 
@@ -189,9 +191,12 @@ class MemorySession(StoreSession):
         self._tx = None
 
     def _check_connection(self) -> None:
+        if self._tx_lost:
+            raise StoreUnavailable("the transaction was lost with its connection")
         if self._severed:
             self._severed = False
-            self._tx = None
+            if self._tx is not None:
+                self._tx_lost = True
             raise StoreUnavailable("connection lost (simulated)")
 
     def read(self) -> _State:
