@@ -13,7 +13,9 @@ from .conftest import BACKEND_PARAMS, backend_url
 
 
 class TestContract(ContractSuite):
-    @pytest.fixture(params=[pytest.param("memory", marks=pytest.mark.backend("memory")), *BACKEND_PARAMS])
+    @pytest.fixture(
+        params=[pytest.param("memory", marks=pytest.mark.backend("memory")), *BACKEND_PARAMS]
+    )
     def userstore_harness(
         self, request: pytest.FixtureRequest, backend_registry: dict[str, Backend]
     ) -> Harness:

@@ -30,7 +30,9 @@ def _harness(url: str) -> Any:
     adapter = load_adapter(url_scheme(url))
     make = getattr(adapter, "harness", None)
     if make is None:
-        raise AdapterNotFound(f"the adapter for {url_scheme(url)!r} provides no conformance harness")
+        raise AdapterNotFound(
+            f"the adapter for {url_scheme(url)!r} provides no conformance harness"
+        )
     return make(url)
 
 

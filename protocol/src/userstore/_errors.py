@@ -17,7 +17,6 @@ exception never escapes for a case the contract names.
 
 # The names are public API and follow FastAPI Users' (UserAlreadyExists, ...),
 # so pep8-naming's "Error suffix" rule does not apply here.
-# ruff: noqa: N818
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Integer, SmallInteger, Uuid
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.schema import Column
+
 from userstore import FieldRule, IdType, Schema
 
 from .types import GUID

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from functools import lru_cache
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import bindparam, delete, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, attributes
+
 from userstore import (
     ACCESS_TOKEN_FIELDS,
     AccessTokenAlreadyExists,
+    AccessTokenProtocol,
     BaseAccessTokenDatabase,
     InvalidUserData,
     Schema,
@@ -30,7 +32,7 @@ from .types import now_utc
 
 __all__ = ["SQLAlchemyAccessTokenDatabase"]
 
-AP = TypeVar("AP")
+AP = TypeVar("AP", bound=AccessTokenProtocol[Any])
 
 _TOKEN_ERRORS: ErrorMap = {"unique": AccessTokenAlreadyExists, "foreign_key": UserNotFound}
 
@@ -43,7 +45,7 @@ class _TokenModel:
     by_token_since: Any
 
 
-@lru_cache(maxsize=None)
+@cache
 def _token_model(table: type[Any]) -> _TokenModel:
     mapper: Mapper[Any] = inspect(table)
     user_id = mapper.columns["user_id"]
@@ -127,7 +129,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
         if "token" in data:
             raise InvalidUserData("token", "cannot be changed; create a new token")
         table: Any = self.access_token_table
-        stored = self._stored(access_token.token)  # type: ignore[attr-defined]
+        stored = self._stored(access_token.token)
         async with self._unit.write(_TOKEN_ERRORS, keep=[access_token]):
             if data:
                 result = await self.session.execute(
@@ -147,7 +149,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
     async def delete(self, access_token: AP) -> None:
         """Delete the token (one DELETE, then COMMIT); a no-op if it is gone."""
         table: Any = self.access_token_table
-        stored = self._stored(access_token.token)  # type: ignore[attr-defined]
+        stored = self._stored(access_token.token)
         async with self._unit.write(_TOKEN_ERRORS):
             await self.session.execute(
                 delete(table).where(table.token == stored),

@@ -14,16 +14,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, exc as sa_exc
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapper, SessionTransactionOrigin, attributes, object_session
 from sqlalchemy.orm.exc import StaleDataError
+
 from userstore import StoreUnavailable, UserNotFound, UserStoreError
 
 from .dialects import DialectShim, Violation, shim_for
@@ -77,7 +80,9 @@ class Unit:
     def in_caller_transaction(self) -> bool:
         """Whether the caller opened the session's transaction (``session.begin()``)."""
         transaction = self.session.sync_session.get_transaction()
-        return transaction is not None and transaction.origin is not SessionTransactionOrigin.AUTOBEGIN
+        return (
+            transaction is not None and transaction.origin is not SessionTransactionOrigin.AUTOBEGIN
+        )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[None]:
@@ -133,10 +138,8 @@ class Unit:
             raise mapped from error
 
     async def _rollback(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the connection may be gone; the pool drops it
             await self.session.rollback()
-        except Exception:  # the connection may be gone; the pool discards it
-            pass
 
     def translate(self, error: BaseException, errors: ErrorMap) -> UserStoreError | None:
         """The contract's error for ``error``, or ``None`` if it is not a database error."""

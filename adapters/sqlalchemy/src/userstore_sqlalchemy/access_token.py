@@ -48,5 +48,3 @@ class SQLAlchemyBaseAccessTokenTableUUID(SQLAlchemyBaseAccessTokenTable[UUID_ID]
         return mapped_column(
             GUID, ForeignKey("user.id", ondelete="cascade"), nullable=False, index=True
         )
-
-

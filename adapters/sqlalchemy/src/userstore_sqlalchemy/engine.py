@@ -11,8 +11,12 @@ from ._unit import install_shim
 
 __all__ = ["create_engine"]
 
-_DEFAULT_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg", "mysql": "aiomysql",
-                    "mariadb": "aiomysql"}
+_DEFAULT_DRIVERS = {
+    "sqlite": "aiosqlite",
+    "postgresql": "asyncpg",
+    "mysql": "aiomysql",
+    "mariadb": "aiomysql",
+}
 
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:

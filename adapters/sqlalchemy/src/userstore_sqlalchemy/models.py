@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Mapper, declared_attr, mapped_column
+
 from userstore import EMAIL_KEY_MAX_LENGTH, email_key
 
 from .types import GUID, UUID_ID, ExactString, uuid7
@@ -107,7 +108,9 @@ def _add_link_constraint(mapper: Mapper[Any], cls: type[Any]) -> None:
     if "oauth_name" in table.c and "account_id" in table.c:
         table.append_constraint(  # type: ignore[attr-defined]
             UniqueConstraint(
-                "oauth_name", "account_id", name=oauth_unique_name(table.name)  # type: ignore[attr-defined]
+                "oauth_name",
+                "account_id",
+                name=oauth_unique_name(table.name),  # type: ignore[attr-defined]
             )
         )
 

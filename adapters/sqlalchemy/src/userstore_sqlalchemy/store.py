@@ -10,8 +10,10 @@ from typing import Any, ClassVar
 from sqlalchemy import ForeignKey, Integer, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, mapped_column, relationship
+
 from userstore import IdType, Store, StoreSession
 
+from ._unit import clean_objects, restore, snapshot
 from .access_token import SQLAlchemyAccessTokenDatabase, SQLAlchemyBaseAccessTokenTable
 from .engine import create_engine
 from .models import (
@@ -20,11 +22,16 @@ from .models import (
     SQLAlchemyBaseUserTable,
     SQLAlchemyBaseUserTableUUID,
 )
-from ._unit import clean_objects, restore, snapshot
 from .types import GUID
 from .users import SQLAlchemyUserDatabase
 
-__all__ = ["DefaultModels", "SQLAlchemyAdapter", "SQLAlchemyStore", "SQLAlchemyStoreSession", "build_models"]
+__all__ = [
+    "DefaultModels",
+    "SQLAlchemyAdapter",
+    "SQLAlchemyStore",
+    "SQLAlchemyStoreSession",
+    "build_models",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +67,16 @@ def build_models(*, table_prefix: str = "", id_type: IdType = "uuid") -> Default
 
     def owner() -> Any:
         return mapped_column(
-            id_column_type, ForeignKey(f"{user_name}.id", ondelete="cascade"),
-            nullable=False, index=True,
+            id_column_type,
+            ForeignKey(f"{user_name}.id", ondelete="cascade"),
+            nullable=False,
+            index=True,
         )
 
-    account_attrs: dict[str, Any] = {"__tablename__": f"{table_prefix}oauth_account", "user_id": owner()}
+    account_attrs: dict[str, Any] = {
+        "__tablename__": f"{table_prefix}oauth_account",
+        "user_id": owner(),
+    }
     user_attrs: dict[str, Any] = {"__tablename__": user_name}
     if id_type == "int":
         account_attrs["id"] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event, select
+
 from userstore import IdType, Store, StoreSession
 from userstore.testing import Harness, StatementCount
 
@@ -40,7 +41,10 @@ class SQLAlchemyHarness(Harness):
         """Yield a store on fresh scratch tables; drop them after."""
         prefix = f"us_{secrets.token_hex(4)}_"
         store = SQLAlchemyStore(
-            self.url, id_type=id_type, token_digest=token_digest, table_prefix=prefix,
+            self.url,
+            id_type=id_type,
+            token_digest=token_digest,
+            table_prefix=prefix,
             **self.engine_options,
         )
         try:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, bindparam, delete, inspect, select
+from sqlalchemy import Column, Select, bindparam, delete, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, RelationshipProperty, attributes, contains_eager
+
 from userstore import (
     OAUTH_ACCOUNT_FIELDS,
     BaseUserDatabase,
-
     IdType,
     InvalidUserData,
     OAuthAccountAlreadyLinked,
     Schema,
     UserAlreadyExists,
     UserNotFound,
+    UserProtocol,
     UserStoreError,
     coerce_id,
     email_key,
@@ -34,7 +34,7 @@ from ._unit import ErrorMap, Unit
 
 __all__ = ["SQLAlchemyUserDatabase"]
 
-UP = TypeVar("UP")
+UP = TypeVar("UP", bound=UserProtocol[Any])
 ID = TypeVar("ID")
 
 _USER_ERRORS: ErrorMap = {"unique": UserAlreadyExists, "foreign_key": UserNotFound}
@@ -67,15 +67,23 @@ def _accounts_relationship(user_mapper: Mapper[Any], account_table: Any) -> str:
     )
 
 
-@lru_cache(maxsize=None)
+_models: dict[tuple[type[Any], type[Any] | None], _Model] = {}
+
+
 def _model(user_table: type[Any], account_table: type[Any] | None) -> _Model:
+    """What the adapter needs to know of a model pair, derived once."""
+    found = _models.get((user_table, account_table))
+    if found is None:
+        found = _models[(user_table, account_table)] = _derive(user_table, account_table)
+    return found
+
+
+def _derive(user_table: type[Any], account_table: type[Any] | None) -> _Model:
     mapper: Mapper[Any] = inspect(user_table)
-    (pk,) = mapper.primary_key
+    pk = _primary_key(mapper)
     kind = id_kind(pk)
     bounds = int_range(pk) if kind == "int" else (0, 0)
-    user_schema = model_schema(
-        mapper, user_fields(kind, id_range=bounds), fixed=("email_key",)
-    )
+    user_schema = model_schema(mapper, user_fields(kind, id_range=bounds), fixed=("email_key",))
     base = select(user_table).execution_options(populate_existing=True)
     accounts_key = None
     account_schema = Schema("oauth account", {})
@@ -85,10 +93,15 @@ def _model(user_table: type[Any], account_table: type[Any] | None) -> _Model:
         relationship = getattr(user_table, accounts_key)
         base = base.outerjoin(relationship).options(contains_eager(relationship))
         account_mapper: Mapper[Any] = inspect(account_table)
-        (account_pk,) = account_mapper.primary_key
+        account_pk = _primary_key(account_mapper)
         account_kind = id_kind(account_pk)
         account_rules = OAUTH_ACCOUNT_FIELDS.with_rules(
-            [id_rule(account_kind, int_range=int_range(account_pk) if account_kind == "int" else (0, 0))]
+            [
+                id_rule(
+                    account_kind,
+                    int_range=int_range(account_pk) if account_kind == "int" else (0, 0),
+                )
+            ]
         )
         account_schema = model_schema(account_mapper, account_rules, fixed=("user_id",))
         owner = (
@@ -111,20 +124,29 @@ def _model(user_table: type[Any], account_table: type[Any] | None) -> _Model:
     )
 
 
-def _dependents_without_cascade(mapper: Mapper[Any], account_table: type[Any] | None) -> tuple[Any, ...]:
+def _primary_key(mapper: Mapper[Any]) -> Column[Any]:
+    (column,) = mapper.primary_key
+    if not isinstance(column, Column):
+        raise TypeError(f"{mapper.class_.__name__} needs a single-column primary key")
+    return column
+
+
+def _dependents_without_cascade(
+    mapper: Mapper[Any], account_table: type[Any] | None
+) -> tuple[Any, ...]:
     """Tables userstore owns that reference users without ON DELETE CASCADE."""
     from .access_token import SQLAlchemyBaseAccessTokenTable
 
     user_table = mapper.local_table
-    found = []
+    found: list[tuple[type[Any], Any]] = []
     for sub in mapper.registry.mappers:
         cls = sub.class_
-        ours = cls is account_table or issubclass(cls, SQLAlchemyBaseAccessTokenTable)
-        if not ours:
-            continue
-        for fk in sub.local_table.foreign_keys:  # type: ignore[attr-defined]
-            if fk.column.table is user_table and (fk.ondelete or "").lower() != "cascade":
-                found.append((cls, getattr(cls, fk.parent.key)))
+        if cls is account_table or issubclass(cls, SQLAlchemyBaseAccessTokenTable):
+            found.extend(
+                (cls, getattr(cls, fk.parent.key))
+                for fk in sub.local_table.foreign_keys
+                if fk.column.table is user_table and (fk.ondelete or "").lower() != "cascade"
+            )
     return tuple(found)
 
 
@@ -203,7 +225,7 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
     # -- users ---------------------------------------------------------------------------
 
     async def create(self, create_dict: dict[str, Any]) -> UP:
-        """Insert a user (one INSERT, then COMMIT); ``UserAlreadyExists`` if its email key is taken."""
+        """Insert a user (one INSERT, then COMMIT); ``UserAlreadyExists`` if its key is taken."""
         data = self._model.user_schema.validate_create(create_dict)
         user = self.user_table(**data)
         user.email_key = email_key(data["email"])  # type: ignore[attr-defined]
@@ -358,5 +380,3 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
             if self._identity(account) == wanted:
                 return account
         raise UserNotFound("the OAuth account is no longer linked to this user")
-
-

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-class ContractViolation(AssertionError):  # noqa: N818  (public name)
+class ContractViolation(AssertionError):
     """A case observed something the contract forbids."""
 
 

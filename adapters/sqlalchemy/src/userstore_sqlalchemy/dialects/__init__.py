@@ -43,5 +43,6 @@ def shim_for(dialect: Dialect) -> DialectShim:
     except KeyError:
         supported = ", ".join(sorted(_SHIMS))
         raise UnsupportedDialect(
-            f"userstore-sqlalchemy has no shim for dialect {dialect.name!r} (supported: {supported})"
+            f"userstore-sqlalchemy has no shim for dialect {dialect.name!r} "
+            f"(supported: {supported})"
         ) from None

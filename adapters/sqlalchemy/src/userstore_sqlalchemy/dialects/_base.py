@@ -44,7 +44,7 @@ class DialectShim:
     # -- types ---------------------------------------------------------------------------
 
     def uuid_type(self, dialect: Dialect) -> TypeEngine[Any]:
-        """Column type for UUIDs: 36-character hyphenated text unless the backend has a native one."""
+        """Column type for UUIDs: hyphenated text unless the backend has a native type."""
         return CHAR(36)
 
     def binds_uuid_objects(self, dialect: Dialect) -> bool:

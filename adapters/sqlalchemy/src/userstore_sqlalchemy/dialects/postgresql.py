@@ -17,7 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
-from ._base import DialectShim, Violation, driver_error
+from ._base import DialectShim, Violation, ViolationKind, driver_error
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,7 +38,7 @@ class PostgreSQLShim(DialectShim):
         return postgresql.UUID(as_uuid=True)
 
     def binds_uuid_objects(self, dialect: Dialect) -> bool:
-        """asyncpg takes ``uuid.UUID`` for native columns."""
+        """Asyncpg takes ``uuid.UUID`` for native columns."""
         return True
 
     def datetime_type(self, dialect: Dialect) -> TypeEngine[Any]:
@@ -46,7 +46,7 @@ class PostgreSQLShim(DialectShim):
         return DateTime(timezone=True)
 
     def stores_naive_utc(self, dialect: Dialect) -> bool:
-        """timestamptz takes and gives aware datetimes."""
+        """Timestamptz takes and gives aware datetimes."""
         return False
 
     def violation(self, error: DBAPIError) -> Violation | None:
@@ -60,7 +60,7 @@ class PostgreSQLShim(DialectShim):
         if state == "23503":
             # the same SQLSTATE covers a missing parent and a parent still referenced
             detail = str(getattr(exc, "detail", "") or "")
-            kind = "referenced" if "is still referenced" in detail else "foreign_key"
+            kind: ViolationKind = "referenced" if "is still referenced" in detail else "foreign_key"
             return Violation(kind, name, table)
         if state is not None and state.startswith("23"):
             return Violation("other", name, table)
