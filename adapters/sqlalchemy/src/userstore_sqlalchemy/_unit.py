@@ -18,7 +18,7 @@ import contextlib
 import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
@@ -27,7 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapper, SessionTransactionOrigin, attributes, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
-from userstore import StoreUnavailable, UserNotFound, UserStoreError
+from userstore import (
+    AccessTokenAlreadyExists,
+    OAuthAccountAlreadyLinked,
+    StoreUnavailable,
+    UserAlreadyExists,
+    UserNotFound,
+    UserStoreError,
+)
 
 from .dialects import DialectShim, Violation, shim_for
 
@@ -40,6 +47,8 @@ ErrorMap = dict[str, type[UserStoreError]]
 """Violation kind (``unique``, ``foreign_key``, ``referenced``) to the error it means here."""
 
 Snapshot = list[tuple[Any, dict[str, Any]]]
+
+_REFUSALS = (UserAlreadyExists, OAuthAccountAlreadyLinked, AccessTokenAlreadyExists, UserNotFound)
 
 
 def install_shim(engine: Engine) -> DialectShim:
@@ -100,7 +109,7 @@ class Unit:
                 restore(held)
             if mapped is error:
                 raise
-            raise mapped from error
+            raise_translated(mapped, error)
 
     def _clean_objects(self) -> list[Any]:
         return clean_objects(self.session)
@@ -135,7 +144,7 @@ class Unit:
             restore(before)
             if mapped is error:
                 raise
-            raise mapped from error
+            raise_translated(mapped, error)
 
     async def _rollback(self) -> None:
         with contextlib.suppress(Exception):  # the connection may be gone; the pool drops it
@@ -161,6 +170,17 @@ class Unit:
         if isinstance(error, sa_exc.SQLAlchemyError):
             return UserStoreError(f"database error ({type(error).__name__})")
         return None
+
+
+def raise_translated(mapped: UserStoreError, error: BaseException) -> NoReturn:
+    """Raise ``mapped``; an expected refusal hides the driver error, whose text holds values.
+
+    A duplicate-key message names the key's value (an email, an access token), so
+    constraint errors are raised without their cause; unexpected errors keep it.
+    """
+    if isinstance(mapped, _REFUSALS):
+        raise mapped from None
+    raise mapped from error
 
 
 def _violation_error(violation: Violation, errors: ErrorMap) -> UserStoreError:
