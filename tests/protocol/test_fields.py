@@ -427,8 +427,11 @@ def test_check_aware_datetime_refuses_non_datetimes() -> None:
     ("value", "id_type", "expected"),
     [
         (uuid.UUID(int=5), "uuid", uuid.UUID(int=5)),
-        (str(uuid.UUID(int=5)), "uuid", None),
-        (uuid.UUID(int=5).hex, "uuid", None),
+        (str(uuid.UUID(int=5)), "uuid", uuid.UUID(int=5)),
+        (str(uuid.UUID(int=5)).upper(), "uuid", uuid.UUID(int=5)),
+        (uuid.UUID(int=5).hex, "uuid", uuid.UUID(int=5)),
+        ("not-a-uuid", "uuid", None),
+        (str(uuid.UUID(int=5)) + "\x00", "uuid", None),
         (uuid.UUID(int=5).bytes, "uuid", None),
         (5, "uuid", None),
         (True, "uuid", None),

@@ -200,12 +200,20 @@ def id_rule(id_type: IdType, *, int_range: tuple[int, int] = INT64) -> FieldRule
 def coerce_id(value: Any, id_type: IdType, *, int_range: tuple[int, int] = INT64) -> Any:
     """Return ``value`` if it is a valid id of ``id_type``, else ``None``.
 
-    Only ``uuid.UUID`` instances are UUID ids and only ``int`` (never ``bool``)
-    within ``int_range`` are integer ids; anything else could never have been
-    stored, so a lookup answers ``None`` without asking the database.
+    UUID ids are ``uuid.UUID`` instances or strings ``uuid.UUID()`` parses (ids
+    travel as text in URLs; the result is always a ``uuid.UUID``).  Integer ids are
+    ``int`` (never ``bool``) within ``int_range``.  Anything else could never have
+    been stored, so a lookup answers ``None`` without asking the database.
     """
     if id_type == "uuid":
-        return value if isinstance(value, uuid.UUID) else None
+        if isinstance(value, uuid.UUID):
+            return value
+        if isinstance(value, str) and len(value) <= 45:
+            try:
+                return uuid.UUID(value)
+            except ValueError:
+                return None
+        return None
     if isinstance(value, int) and not isinstance(value, bool):
         low, high = int_range
         return int(value) if low <= value <= high else None

@@ -114,13 +114,25 @@ async def case_int_ids(ctx: CaseContext) -> None:
     ctx.expect(type(token.user_id) is int, "token user_id is int")
 
 
-@case(2, "get() of a value that is no valid UUID id returns None")
+@case(2, "get() of a value that is no valid UUID id returns None; a UUID string finds")
 async def case_get_invalid_uuid(ctx: CaseContext) -> None:
     async with ctx.session() as s:
         user = await s.users.create(ctx.user())
-        for bad in ["not-a-uuid", str(user.id), 42, None, b"\x00" * 16, 1.5, True, "\x00"]:
-            ctx.expect_equal(await s.users.get(bad), None, f"get({bad!r})")
-        ctx.expect(await s.users.get(user.id) is not None, "the session still works")
+        bad_ids: list[object] = [
+            "not-a-uuid",
+            42,
+            None,
+            user.id.bytes,
+            1.5,
+            True,
+            "\x00",
+            "x" * 500,
+        ]
+        for bad in bad_ids:
+            ctx.expect_equal(await s.users.get(bad), None, f"get({bad!r:.40})")
+        for text in (str(user.id), str(user.id).upper(), user.id.hex):
+            found = await s.users.get(text)
+            ctx.expect(found is not None and found.id == user.id, f"get({text!r}) finds the user")
 
 
 @case(2, "get() of a value that is no valid integer id returns None", id_type="int")
