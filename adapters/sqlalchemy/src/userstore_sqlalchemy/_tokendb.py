@@ -84,6 +84,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
         self.token_digest = token_digest
         self._model = _token_model(access_token_table)
         self._unit = Unit(session, inspect(access_token_table))
+        self._table = inspect(access_token_table).local_table
 
     def _stored(self, token: str) -> str:
         return token_digest(token) if self.token_digest else token
@@ -117,7 +118,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
         data["token"] = self._stored(clear)
         data.setdefault("created_at", now_utc())
         token = self.access_token_table(**data)
-        async with self._unit.write(_TOKEN_ERRORS, keep=[token]):
+        async with self._unit.write(_TOKEN_ERRORS, keep=[token], table=self._table):
             self.session.add(token)
             await self.session.flush()
             self._hand_out(token, clear)
@@ -130,7 +131,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
             raise InvalidUserData("token", "cannot be changed; create a new token")
         table: Any = self.access_token_table
         stored = self._stored(access_token.token)
-        async with self._unit.write(_TOKEN_ERRORS, keep=[access_token]):
+        async with self._unit.write(_TOKEN_ERRORS, keep=[access_token], table=self._table):
             if data:
                 result = await self.session.execute(
                     update(table).where(table.token == stored).values(**data),
@@ -150,7 +151,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
         """Delete the token (one DELETE, then COMMIT); a no-op if it is gone."""
         table: Any = self.access_token_table
         stored = self._stored(access_token.token)
-        async with self._unit.write(_TOKEN_ERRORS):
+        async with self._unit.write(_TOKEN_ERRORS, table=self._table):
             await self.session.execute(
                 delete(table).where(table.token == stored),
                 execution_options={"synchronize_session": False},
@@ -174,7 +175,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
         return await self._delete_where(table.created_at < cutoff)
 
     async def _delete_where(self, condition: Any) -> int:
-        async with self._unit.write(_TOKEN_ERRORS):
+        async with self._unit.write(_TOKEN_ERRORS, table=self._table):
             result = await self.session.execute(
                 delete(self.access_token_table).where(condition),
                 execution_options={"synchronize_session": False},

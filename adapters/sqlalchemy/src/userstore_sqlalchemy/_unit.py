@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
-from sqlalchemy import event
+from sqlalchemy import MetaData, Table, UniqueConstraint, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -71,6 +72,7 @@ class Unit:
 
     def __init__(self, session: AsyncSession, mapper: Mapper[Any]) -> None:
         self.session = session
+        self.metadata: MetaData | None = getattr(mapper.local_table, "metadata", None)
         self._bind_arguments = {"mapper": mapper}
         bind = session.sync_session.get_bind(mapper)
         engine = bind.engine if not isinstance(bind, Engine) else bind
@@ -115,11 +117,14 @@ class Unit:
         return clean_objects(self.session)
 
     @asynccontextmanager
-    async def write(self, errors: ErrorMap, keep: Iterable[Any] = ()) -> AsyncIterator[None]:
+    async def write(
+        self, errors: ErrorMap, keep: Iterable[Any] = (), *, table: Any = None
+    ) -> AsyncIterator[None]:
         """Run a write: committed on exit, or inside a SAVEPOINT in the caller's transaction.
 
         ``keep`` are objects the caller holds: on error they get back the values
-        they had on entry; after a commit they stay loaded.
+        they had on entry; after a commit they stay loaded.  ``table`` is the
+        table written, to name a violated key the same way on every backend.
         """
         before = snapshot([*keep, *self._clean_objects()])
         session = self.session
@@ -131,12 +136,15 @@ class Unit:
                     yield
                 return
             yield
-            after = snapshot(keep) if session.sync_session.expire_on_commit else None
+            # the commit expires every object of the session, not only ``keep``: what
+            # earlier calls returned must stay readable too
+            expires = session.sync_session.expire_on_commit
+            after = snapshot([*keep, *self._clean_objects()]) if expires else None
             await session.commit()
             if after:
                 restore(after)
         except Exception as error:
-            mapped = self.translate(error, errors)
+            mapped = self.translate(error, errors, table)
             if mapped is None:
                 raise
             if not self.in_caller_transaction():
@@ -150,7 +158,9 @@ class Unit:
         with contextlib.suppress(Exception):  # the connection may be gone; the pool drops it
             await self.session.rollback()
 
-    def translate(self, error: BaseException, errors: ErrorMap) -> UserStoreError | None:
+    def translate(
+        self, error: BaseException, errors: ErrorMap, table: Any = None
+    ) -> UserStoreError | None:
         """The contract's error for ``error``, or ``None`` if it is not a database error."""
         if isinstance(error, UserStoreError):
             return error
@@ -163,7 +173,9 @@ class Unit:
                 return StoreUnavailable(f"database unavailable ({type(error.orig).__name__})")
             violation = self.shim.violation(error)
             if violation is not None:
-                return _violation_error(violation, errors)
+                if violation.table is None and table is not None:
+                    violation = dataclasses.replace(violation, table=table.name)
+                return _violation_error(violation, errors, self.metadata)
             return UserStoreError(f"database error ({type(error.orig).__name__})")
         if isinstance(error, (OSError, asyncio.TimeoutError)):
             return StoreUnavailable(f"database unavailable ({type(error).__name__})")
@@ -183,12 +195,46 @@ def raise_translated(mapped: UserStoreError, error: BaseException) -> NoReturn:
     raise mapped from error
 
 
-def _violation_error(violation: Violation, errors: ErrorMap) -> UserStoreError:
-    where = violation.constraint or ", ".join(violation.columns) or "unnamed"
-    error = errors.get(violation.kind)
-    if error is None:
-        return UserStoreError(f"{violation.kind} constraint violated ({where})")
-    return error(f"{violation.kind} constraint violated ({where})")
+def _violation_error(
+    violation: Violation, errors: ErrorMap, metadata: MetaData | None
+) -> UserStoreError:
+    error = errors.get(violation.kind, UserStoreError)
+    if violation.kind == "unique":
+        return error(f"unique key {_unique_key(violation, metadata)} is taken")
+    if violation.kind == "foreign_key":
+        return error("the referenced row does not exist")
+    if violation.kind == "referenced":
+        return error("the row is still referenced by another table")
+    return error("an integrity constraint was violated")
+
+
+def _unique_key(violation: Violation, metadata: MetaData | None) -> str:
+    """Describe the violated key as ``table(columns)``, the same text on every backend.
+
+    Backends report it differently (PostgreSQL a constraint name, MySQL an index
+    name or ``PRIMARY``, SQLite the columns); the table's metadata links them.
+    """
+    tables = list(metadata.tables.values()) if metadata is not None else []
+    if violation.table is not None:
+        tables.sort(key=lambda t: t.name != violation.table)
+    for table in tables:
+        for columns, names in _unique_keys(table):
+            named = violation.constraint is not None and violation.constraint in names
+            if named or (violation.columns and set(violation.columns) == set(columns)):
+                return f"{table.name}({', '.join(columns)})"
+    return violation.constraint or ", ".join(violation.columns) or "(unnamed)"
+
+
+def _unique_keys(table: Table) -> list[tuple[list[str], set[Any]]]:
+    pk = [c.name for c in table.primary_key.columns]
+    keys = [(pk, {table.primary_key.name, f"{table.name}_pkey", "PRIMARY"})]
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint):
+            columns = [c.name for c in constraint.columns]
+            default = f"{table.name}_{'_'.join(columns)}_key"
+            keys.append((columns, {constraint.name, default}))
+    keys.extend(([c.name for c in i.columns], {i.name}) for i in table.indexes if i.unique)
+    return keys
 
 
 def clean_objects(session: AsyncSession) -> list[Any]:

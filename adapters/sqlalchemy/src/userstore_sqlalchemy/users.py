@@ -178,6 +178,10 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
         self.oauth_account_table = oauth_account_table
         self._model = _model(user_table, oauth_account_table)
         self._unit = Unit(session, inspect(user_table))
+        self._user_table = inspect(user_table).local_table
+        self._account_table = (
+            inspect(oauth_account_table).local_table if oauth_account_table is not None else None
+        )
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -227,9 +231,10 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
     async def create(self, create_dict: dict[str, Any]) -> UP:
         """Insert a user (one INSERT, then COMMIT); ``UserAlreadyExists`` if its key is taken."""
         data = self._model.user_schema.validate_create(create_dict)
+        self._refuse_known_id(self.user_table, data, UserAlreadyExists)
         user = self.user_table(**data)
         user.email_key = email_key(data["email"])  # type: ignore[attr-defined]
-        async with self._unit.write(_USER_ERRORS, keep=[user]):
+        async with self._unit.write(_USER_ERRORS, keep=[user], table=self._user_table):
             self.session.add(user)
             await self.session.flush()
             if self._model.accounts_key is not None:
@@ -242,7 +247,7 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
         self._refuse_id_change(data, user)
         if "email" in data:
             data["email_key"] = email_key(data["email"])
-        async with self._unit.write(_USER_ERRORS, keep=[user]):
+        async with self._unit.write(_USER_ERRORS, keep=[user], table=self._user_table):
             await self._own(user)
             for name, value in data.items():
                 setattr(user, name, value)
@@ -254,7 +259,7 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
     async def delete(self, user: UP) -> None:
         """Delete the user, its OAuth accounts and access tokens in one transaction."""
         user_id = self._identity(user)
-        async with self._unit.write(_DELETE_ERRORS):
+        async with self._unit.write(_DELETE_ERRORS, table=self._user_table):
             for _, column in self._model.cleared_by_hand:
                 await self.session.execute(
                     delete(column.class_).where(column == user_id),
@@ -286,7 +291,8 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
         """Link an account (one INSERT, then COMMIT); ``OAuthAccountAlreadyLinked`` if linked."""
         key = self._accounts_key()
         data = self._model.account_schema.validate_create(create_dict)
-        async with self._unit.write(_ACCOUNT_ERRORS, keep=[user]):
+        self._refuse_known_id(self.oauth_account_table, data, OAuthAccountAlreadyLinked)
+        async with self._unit.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_table):
             await self._own(user)
             account = self.oauth_account_table(**data)  # type: ignore[misc]
             account.user_id = self._identity(user)
@@ -303,7 +309,9 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
         self._accounts_key()
         data = self._model.account_schema.validate_update(update_dict)
         self._refuse_id_change(data, oauth_account)
-        async with self._unit.write(_ACCOUNT_ERRORS, keep=[user, oauth_account]):
+        async with self._unit.write(
+            _ACCOUNT_ERRORS, keep=[user, oauth_account], table=self._account_table
+        ):
             await self._own(user)
             account = self._held_account(user, oauth_account)
             for name, value in data.items():
@@ -319,7 +327,7 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
         account_id = self._identity(oauth_account)
         table: Any = self.oauth_account_table
         (pk,) = inspect(table).primary_key
-        async with self._unit.write(_ACCOUNT_ERRORS, keep=[user]):
+        async with self._unit.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_table):
             await self._own(user)
             await self.session.execute(
                 delete(table).where(pk == account_id).where(table.user_id == self._identity(user)),
@@ -347,6 +355,19 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
         if identity is not None:
             return identity[0]
         return obj.id
+
+    def _refuse_known_id(
+        self, table: Any, data: dict[str, Any], error: type[UserStoreError]
+    ) -> None:
+        """Refuse an explicit id the session already holds (the flush would only warn)."""
+        if data.get("id") is None:
+            return
+        mapper: Mapper[Any] = inspect(table)
+        key = mapper.identity_key_from_primary_key((data["id"],))
+        if key in self.session.sync_session.identity_map:
+            table_name = getattr(mapper.local_table, "name", "?")
+            columns = ", ".join(str(c.name) for c in mapper.primary_key)
+            raise error(f"unique key {table_name}({columns}) is taken")
 
     @staticmethod
     def _refuse_id_change(data: dict[str, Any], obj: Any) -> None:

@@ -62,7 +62,8 @@ class SQLiteShim(DialectShim):
         exc = driver_error(error)
         code = getattr(exc, "sqlite_errorname", "")
         if code in _UNIQUE:
-            return Violation("unique", columns=_columns(str(exc)))
+            table, columns = _columns(str(exc))
+            return Violation("unique", table=table, columns=columns)
         if code == "SQLITE_CONSTRAINT_FOREIGNKEY":
             return Violation("foreign_key")
         if code.startswith("SQLITE_CONSTRAINT"):
@@ -83,7 +84,8 @@ class SQLiteShim(DialectShim):
         await driver.close()
 
 
-def _columns(message: str) -> tuple[str, ...]:
+def _columns(message: str) -> tuple[str | None, tuple[str, ...]]:
     # "UNIQUE constraint failed: user.email_key" / "...: t.a, t.b"
     _, _, tail = message.partition(":")
-    return tuple(part.strip().rpartition(".")[2] for part in tail.split(",") if part.strip())
+    pairs = [part.strip().rpartition(".") for part in tail.split(",") if part.strip()]
+    return (pairs[0][0] or None if pairs else None), tuple(column for _, _, column in pairs)
