@@ -28,6 +28,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     :func:`sqlalchemy.ext.asyncio.create_async_engine`.
     """
     parsed = make_url(url)
+    parsed = parsed.set(drivername=parsed.drivername.lower())
     if "+" not in parsed.drivername and parsed.drivername in _DEFAULT_DRIVERS:
         parsed = parsed.set(drivername=f"{parsed.drivername}+{_DEFAULT_DRIVERS[parsed.drivername]}")
     if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:

@@ -108,7 +108,10 @@ class DialectShim:
 
 def driver_error(error: DBAPIError) -> Any:
     """Return the driver's own exception behind ``error`` (unwrapping SQLAlchemy's adaptation)."""
-    found = getattr(error, "driver_exception", None)
+    try:
+        found = error.driver_exception  # SQLAlchemy 2.1
+    except (AttributeError, ValueError):  # 2.0; or an emulated error built without one
+        found = None
     if found is not None:
         return found
     orig = error.orig

@@ -1,0 +1,107 @@
+"""Round trips per operation (CONTRACT.md section 10), counted on the tutorial's plain engine.
+
+``before_cursor_execute`` sees every statement the driver is given and the
+engine's ``commit`` event every commit; each operation's events are compared
+whole, so an extra SELECT after a commit (a refresh) or a second lookup fails.
+"""
+
+import datetime as dt
+import types
+import uuid
+
+import pytest
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from userstore_sqlalchemy import SQLAlchemyAccessTokenDatabase, SQLAlchemyUserDatabase
+
+from . import tutorial
+from .conftest import StatementLog
+
+MODELS = {
+    "uuid": types.SimpleNamespace(
+        metadata=tutorial.Base.metadata,
+        User=tutorial.User,
+        OAuthAccount=tutorial.OAuthAccount,
+        AccessToken=tutorial.AccessToken,
+    ),
+    "int": tutorial.tutorial_int_models("cascade"),
+}
+
+
+@pytest.fixture(params=list(MODELS))
+def models(request: pytest.FixtureRequest) -> types.SimpleNamespace:
+    return MODELS[request.param]
+
+
+@pytest.fixture
+def metadata(models: types.SimpleNamespace) -> MetaData:
+    return models.metadata
+
+
+pytestmark = pytest.mark.usefixtures("tables")
+
+ACCOUNT = {
+    "oauth_name": "github",
+    "account_id": "99",
+    "account_email": "merlin@camelot.bt",
+    "access_token": "gho_x",
+}
+TOKEN = "m" * 43
+EXPECTED = {
+    "create": ["INSERT", "COMMIT"],
+    "get": ["SELECT"],
+    "get_by_email": ["SELECT"],
+    "add_oauth_account": ["INSERT", "COMMIT"],
+    "get_by_oauth_account": ["SELECT"],
+    "update": ["UPDATE", "COMMIT"],
+    "token create": ["INSERT", "COMMIT"],
+    "get_by_token": ["SELECT"],
+    "get_by_token max_age": ["SELECT"],
+    "delete": ["DELETE", "COMMIT"],
+}
+
+
+@pytest.mark.parametrize("expire_on_commit", [False, True])
+async def test_each_operation_sends_the_minimum(
+    engine: AsyncEngine,
+    log: StatementLog,
+    backend_name: str,
+    models: types.SimpleNamespace,
+    expire_on_commit: bool,
+) -> None:
+    observed: dict[str, list[str]] = {}
+    async with async_sessionmaker(engine, expire_on_commit=expire_on_commit)() as session:
+        users = SQLAlchemyUserDatabase(session, models.User, models.OAuthAccount)
+        tokens = SQLAlchemyAccessTokenDatabase(session, models.AccessToken)
+        missing = uuid.uuid4() if models is MODELS["uuid"] else 10**9
+        with log.measure() as warm_up:
+            assert await users.get(missing) is None  # the shim sets up the connection first
+
+        with log.measure() as observed["create"]:
+            user = await users.create({"email": "Merlin@Camelot.bt", "hashed_password": "h"})
+        with log.measure() as observed["get"]:
+            assert await users.get(user.id) is user
+        with log.measure() as observed["get_by_email"]:
+            assert await users.get_by_email("merlin@camelot.bt") is user
+        with log.measure() as observed["add_oauth_account"]:
+            await users.add_oauth_account(user, ACCOUNT)
+        with log.measure() as observed["get_by_oauth_account"]:
+            assert await users.get_by_oauth_account("github", "99") is user
+        with log.measure() as observed["update"]:
+            await users.update(user, {"is_verified": True})
+        with log.measure() as observed["token create"]:
+            token = await tokens.create({"token": TOKEN, "user_id": user.id})
+        with log.measure() as observed["get_by_token"]:
+            assert await tokens.get_by_token(TOKEN) is token
+        since = token.created_at - dt.timedelta(seconds=1)
+        with log.measure() as observed["get_by_token max_age"]:
+            assert await tokens.get_by_token(TOKEN, max_age=since) is token
+        with log.measure() as observed["delete"]:
+            await users.delete(user)
+
+    print(f"\n{backend_name}, warm-up: {warm_up}, then: {observed}")
+    assert observed == EXPECTED
+    *setup, lookup = warm_up
+    assert lookup == "SELECT"
+    assert set(setup) <= {"PRAGMA", "SET"}

@@ -1,0 +1,238 @@
+"""Error translation (``Unit.translate``): every driver exception becomes a userstore error.
+
+For each driver's DBAPI exception classes, a ``sqlalchemy.exc.DBAPIError`` wrapping
+an instance must come out as a ``UserStoreError``: never ``None`` (which would let
+the raw error escape) and never the error itself.  No database is needed: an
+engine does not connect until it is used.
+"""
+
+import sqlite3
+from typing import Any
+
+import aiomysql
+import asyncpg
+import pymysql
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from userstore import (
+    OAuthAccountAlreadyLinked,
+    StoreUnavailable,
+    UserAlreadyExists,
+    UserNotFound,
+    UserStoreError,
+)
+from userstore_sqlalchemy._unit import ErrorMap, Unit
+
+from .tutorial import User
+
+URLS = {
+    "sqlite": "sqlite+aiosqlite://",
+    "postgres": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+    "mysql": "mysql+aiomysql://nobody@127.0.0.1:1/none",
+}
+USER_ERRORS: ErrorMap = {"unique": UserAlreadyExists, "foreign_key": UserNotFound}
+ERROR_MAPS = [pytest.param({}, id="no-map"), pytest.param(USER_ERRORS, id="user-map")]
+
+
+def unit_for(backend: str) -> Unit:
+    engine = create_async_engine(URLS[backend])
+    return Unit(AsyncSession(engine), inspect(User))
+
+
+@pytest.fixture(scope="module")
+def units() -> dict[str, Unit]:
+    return {backend: unit_for(backend) for backend in URLS}
+
+
+def dbapi_classes(module: Any, *bases: type[BaseException]) -> list[type[BaseException]]:
+    """The exception classes a DBAPI module (or SQLAlchemy's adapted one) exposes."""
+    found = {
+        value
+        for value in (getattr(module, name) for name in dir(module))
+        if isinstance(value, type) and issubclass(value, bases)
+    }
+    return sorted(found, key=lambda cls: cls.__qualname__)
+
+
+def wrap(orig: BaseException, module: Any) -> sa_exc.DBAPIError:
+    """What SQLAlchemy raises for ``orig`` coming out of a cursor."""
+    base = module.Error if isinstance(orig, module.Error) else module.Warning
+    wrapped = sa_exc.DBAPIError.instance("SELECT 1", (), orig, base)
+    assert isinstance(wrapped, sa_exc.DBAPIError)
+    return wrapped
+
+
+def assert_translated(unit: Unit, wrapped: sa_exc.DBAPIError, errors: ErrorMap) -> UserStoreError:
+    mapped = unit.translate(wrapped, errors)
+    assert mapped is not None, f"{type(wrapped.orig).__qualname__} would escape untranslated"
+    assert isinstance(mapped, UserStoreError)
+    assert mapped is not wrapped
+    assert mapped is not wrapped.orig
+    assert not isinstance(mapped, sa_exc.SQLAlchemyError)
+    return mapped
+
+
+# Every class of every driver -------------------------------------------------------------
+
+SQLITE_CLASSES = dbapi_classes(sqlite3, sqlite3.Error, sqlite3.Warning)
+PYMYSQL_CLASSES = dbapi_classes(pymysql.err, pymysql.err.Error, pymysql.err.Warning)
+ASYNCPG_DBAPI = create_async_engine(URLS["postgres"]).dialect.loaded_dbapi
+ADAPTED_CLASSES = dbapi_classes(ASYNCPG_DBAPI, sa_exc.EmulatedDBAPIException)
+ASYNCPG_TRANSLATED = tuple(ASYNCPG_DBAPI._asyncpg_error_translate)
+ASYNCPG_CLASSES = dbapi_classes(asyncpg.exceptions, *ASYNCPG_TRANSLATED)
+
+
+def test_the_class_lists_are_complete() -> None:
+    pep_249 = {
+        "Warning",
+        "Error",
+        "InterfaceError",
+        "DatabaseError",
+        "DataError",
+        "OperationalError",
+        "IntegrityError",
+        "InternalError",
+        "ProgrammingError",
+        "NotSupportedError",
+    }
+    assert pep_249 <= {cls.__name__ for cls in SQLITE_CLASSES}
+    assert pep_249 <= {cls.__name__ for cls in PYMYSQL_CLASSES}
+    assert pep_249 <= {cls.__name__ for cls in ADAPTED_CLASSES}
+    assert {"UniqueViolationError", "ForeignKeyViolationError"} <= {
+        cls.__name__ for cls in ADAPTED_CLASSES
+    }
+    assert len(ASYNCPG_CLASSES) > 250  # every SQLSTATE class asyncpg knows
+    assert aiomysql.IntegrityError is pymysql.err.IntegrityError  # aiomysql raises pymysql's
+
+
+@pytest.mark.parametrize("errors", ERROR_MAPS)
+@pytest.mark.parametrize("cls", SQLITE_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_sqlite3_error_is_translated(
+    units: dict[str, Unit], cls: type[Exception], errors: ErrorMap
+) -> None:
+    assert_translated(units["sqlite"], wrap(cls("boom"), sqlite3), errors)
+
+
+@pytest.mark.parametrize("errors", ERROR_MAPS)
+@pytest.mark.parametrize("cls", PYMYSQL_CLASSES, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("args", [(1105, "boom"), ("boom",), ()], ids=["code", "message", "bare"])
+def test_every_pymysql_error_is_translated(
+    units: dict[str, Unit], cls: type[Exception], errors: ErrorMap, args: tuple[Any, ...]
+) -> None:
+    assert_translated(units["mysql"], wrap(cls(*args), pymysql.err), errors)
+
+
+@pytest.mark.parametrize("errors", ERROR_MAPS)
+@pytest.mark.parametrize("cls", ADAPTED_CLASSES, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize(
+    "with_driver_error", [True, False], ids=["driver-error", "no-driver-error"]
+)
+def test_every_adapted_asyncpg_error_is_translated(
+    units: dict[str, Unit], cls: type[Exception], errors: ErrorMap, with_driver_error: bool
+) -> None:
+    """SQLAlchemy builds some (InvalidCachedStatementError) without a driver error."""
+    orig = cls("boom", asyncpg.PostgresError("boom")) if with_driver_error else cls("boom")
+    assert_translated(units["postgres"], wrap(orig, ASYNCPG_DBAPI), errors)
+
+
+def adapt(error: Exception) -> Exception:
+    """The adapted error SQLAlchemy's asyncpg dialect raises for ``error``."""
+    try:
+        AsyncAdapt_asyncpg_connection._handle_exception_no_connection(ASYNCPG_DBAPI, error)
+    except (ASYNCPG_DBAPI.Error, ASYNCPG_DBAPI.Warning) as adapted:
+        return adapted
+    raise AssertionError(f"{type(error).__name__} was not adapted")
+
+
+@pytest.mark.parametrize("cls", ASYNCPG_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_asyncpg_error_is_translated(units: dict[str, Unit], cls: type[Exception]) -> None:
+    assert_translated(units["postgres"], wrap(adapt(cls("boom")), ASYNCPG_DBAPI), USER_ERRORS)
+
+
+# What the table maps to -------------------------------------------------------------------
+
+
+def sqlite_case(cls: type[sqlite3.Error], name: str, expected: type[Exception]) -> Any:
+    """An sqlite3 error as the driver raises it: with its extended result code's name."""
+    error = cls(f"{name} happened: user.email_key")
+    error.sqlite_errorname = name  # type: ignore[attr-defined]
+    return pytest.param("sqlite", error, sqlite3, expected, id=f"sqlite-{name}")
+
+
+def mysql_case(cls: type[Exception], code: int, message: str, expected: type[Exception]) -> Any:
+    return pytest.param("mysql", cls(code, message), pymysql.err, expected, id=f"mysql-{code}")
+
+
+def postgres_case(cls: type[Exception], expected: type[Exception]) -> Any:
+    return pytest.param(
+        "postgres", adapt(cls("boom")), ASYNCPG_DBAPI, expected, id=f"postgres-{cls.__name__}"
+    )
+
+
+MYSQL_FK_MESSAGE = (
+    "Cannot add or update a child row: a foreign key constraint fails (`db`.`oauth_account`, "
+    "CONSTRAINT `oauth_account_ibfk_1` FOREIGN KEY (`user_id`) REFERENCES `user` (`id`))"
+)
+CASES = [
+    sqlite_case(sqlite3.IntegrityError, "SQLITE_CONSTRAINT_UNIQUE", UserAlreadyExists),
+    sqlite_case(sqlite3.IntegrityError, "SQLITE_CONSTRAINT_PRIMARYKEY", UserAlreadyExists),
+    sqlite_case(sqlite3.IntegrityError, "SQLITE_CONSTRAINT_FOREIGNKEY", UserNotFound),
+    sqlite_case(sqlite3.IntegrityError, "SQLITE_CONSTRAINT_NOTNULL", UserStoreError),
+    sqlite_case(sqlite3.OperationalError, "SQLITE_BUSY", StoreUnavailable),
+    sqlite_case(sqlite3.OperationalError, "SQLITE_IOERR_READ", StoreUnavailable),
+    sqlite_case(sqlite3.OperationalError, "SQLITE_ERROR", UserStoreError),
+    mysql_case(
+        pymysql.err.IntegrityError, 1062, "Duplicate entry 'a' for key 'k'", UserAlreadyExists
+    ),
+    mysql_case(pymysql.err.IntegrityError, 1452, MYSQL_FK_MESSAGE, UserNotFound),
+    mysql_case(pymysql.err.IntegrityError, 1048, "Column 'email' cannot be null", UserStoreError),
+    mysql_case(pymysql.err.OperationalError, 2013, "Lost connection", StoreUnavailable),
+    mysql_case(pymysql.err.OperationalError, 2003, "Can't connect", StoreUnavailable),
+    mysql_case(pymysql.err.OperationalError, 1927, "Connection was killed", StoreUnavailable),
+    mysql_case(pymysql.err.ProgrammingError, 1146, "Table 'x' doesn't exist", UserStoreError),
+    postgres_case(asyncpg.exceptions.UniqueViolationError, UserAlreadyExists),
+    postgres_case(asyncpg.exceptions.ForeignKeyViolationError, UserNotFound),
+    postgres_case(asyncpg.exceptions.NotNullViolationError, UserStoreError),
+    postgres_case(asyncpg.exceptions.AdminShutdownError, StoreUnavailable),
+    postgres_case(asyncpg.exceptions.TooManyConnectionsError, StoreUnavailable),
+    postgres_case(asyncpg.exceptions.CannotConnectNowError, StoreUnavailable),
+    postgres_case(asyncpg.exceptions.UndefinedTableError, UserStoreError),
+]
+
+
+@pytest.mark.parametrize(("backend", "orig", "module", "expected"), CASES)
+def test_errors_map_to_the_contract_errors(
+    units: dict[str, Unit], backend: str, orig: Exception, module: Any, expected: type[Exception]
+) -> None:
+    mapped = assert_translated(units[backend], wrap(orig, module), USER_ERRORS)
+    assert type(mapped) is expected
+
+
+def test_the_error_map_chooses_the_meaning_of_a_violation(units: dict[str, Unit]) -> None:
+    duplicate = wrap(adapt(asyncpg.exceptions.UniqueViolationError("duplicate key")), ASYNCPG_DBAPI)
+    link_errors: ErrorMap = {"unique": OAuthAccountAlreadyLinked}
+    assert type(units["postgres"].translate(duplicate, link_errors)) is OAuthAccountAlreadyLinked
+    assert type(units["postgres"].translate(duplicate, {})) is UserStoreError
+
+
+def test_lost_connection_flag_means_unavailable(units: dict[str, Unit]) -> None:
+    for backend, module, orig in [
+        ("sqlite", sqlite3, sqlite3.ProgrammingError("Cannot operate on a closed database.")),
+        ("mysql", pymysql.err, pymysql.err.InterfaceError(0, "")),
+        ("postgres", ASYNCPG_DBAPI, ASYNCPG_DBAPI.InterfaceError("connection is closed")),
+    ]:
+        lost = sa_exc.DBAPIError.instance(
+            "SELECT 1", (), orig, module.Error, connection_invalidated=True
+        )
+        assert type(units[backend].translate(lost, USER_ERRORS)) is StoreUnavailable
+
+
+def test_other_exceptions_are_left_alone(units: dict[str, Unit]) -> None:
+    for unit in units.values():
+        assert unit.translate(KeyError("x"), USER_ERRORS) is None
+        known = UserNotFound("gone")
+        assert unit.translate(known, USER_ERRORS) is known
