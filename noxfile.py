@@ -25,7 +25,7 @@ BACKENDS = ["memory", "sqlite", "postgres", "mysql"]
 SQLALCHEMY = {"2.0": "sqlalchemy[asyncio]>=2.0.30,<2.1", "2.1": "sqlalchemy[asyncio]>=2.1,<2.2"}
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 DEV = nox.project.dependency_groups(PYPROJECT, "dev")
-PACKAGES = ["-e", "protocol", "-e", "adapters/sqlalchemy[all]"]
+PACKAGES = ["-e", "protocol[fastapi-users,cli]", "-e", "adapters/sqlalchemy[all]"]
 
 
 @nox.session(python=PYTHON)
@@ -45,7 +45,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install(*PACKAGES, "mypy", "pytest")
+    session.install(*PACKAGES, "mypy", "pytest", "alembic")
     session.run("mypy")
 
 

@@ -1,0 +1,1 @@
+"""A real FastAPI Users application on userstore-sqlalchemy, driven over HTTP on every backend."""
