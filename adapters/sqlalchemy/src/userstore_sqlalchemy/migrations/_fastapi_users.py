@@ -1,0 +1,463 @@
+"""Move a fastapi-users-db-sqlalchemy 7 schema over to userstore's, from an Alembic migration.
+
+What fastapi-users-db-sqlalchemy 7 ("fudb") created, and what changes:
+
+- user table: ``email`` had a unique index compared by the column's collation
+  (case-sensitive on PostgreSQL and SQLite, case- and pad-insensitive on
+  MySQL/MariaDB).  It is replaced by ``email_key`` (``userstore.email_key(email)``,
+  computed in Python and backfilled in batches) with a unique index.
+- OAuth-account table: no uniqueness at all; it gains the
+  ``(oauth_name, account_id)`` unique constraint.  ``access_token`` and
+  ``refresh_token`` were ``VARCHAR(1024)`` and become unbounded text;
+  ``expires_at`` was ``INTEGER`` (it ends in 2038) and becomes ``BIGINT``.  fudb's
+  single-column indexes on ``oauth_name`` and ``account_id`` go (the unique
+  constraint serves the lookup); ``user_id`` gets the index userstore declares.
+- access-token table: ``created_at`` was ``TIMESTAMP`` (no fractions, and a zone
+  conversion by the session time zone on MySQL/MariaDB) and becomes userstore's
+  ``DATETIME(6)`` holding UTC there (``DATETIME`` instead of ``TIMESTAMP`` on
+  SQLite, the same text); ``user_id`` gets its index.
+- MySQL/MariaDB: every column userstore compares gets the exact, NO PAD
+  collation of :class:`~userstore_sqlalchemy.types.ExactString`.
+
+Ids are left as they are: ``GUID`` reads and writes fudb's ``CHAR(36)`` on
+MySQL/MariaDB as well as the native ``UUID`` userstore creates on MariaDB 10.7+,
+and other tables of the application may reference them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from alembic.operations import Operations
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    MetaData,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.types import TypeEngine
+
+from userstore import EMAIL_KEY_MAX_LENGTH, email_key
+
+from ..models import oauth_unique_name
+from ..types import ExactString, UTCDateTime
+from ._autogenerate import compare_type
+
+if TYPE_CHECKING:
+    from alembic.operations import BatchOperations
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.engine import Connection
+
+__all__ = ["Conflict", "MigrationBlocked", "upgrade_from_fastapi_users"]
+
+_log = logging.getLogger(__name__)
+
+_REPORT_LIMIT = 50
+"""How many conflicts the exception's message spells out (``conflicts`` holds them all)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Conflict:
+    """Rows that cannot all keep their values under one of userstore's unique rules.
+
+    ``key`` is what they share (the email key, or ``(oauth_name, account_id)``);
+    ``rows`` holds each row's primary key and the stored values the key came from.
+    """
+
+    table: str
+    reason: str
+    key: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    def describe(self) -> str:
+        """A few lines for a person: the reason, the key, then one line per row."""
+        lines = [f"{self.table}: {self.reason}: {', '.join(map(repr, self.key))}"]
+        lines += [f"    {', '.join(map(repr, row))}" for row in self.rows]
+        return "\n".join(lines)
+
+
+class MigrationBlocked(Exception):
+    """The data breaks a rule the new schema enforces; the migration changed nothing.
+
+    ``conflicts`` lists every offending group of rows.  Resolve them (merge or
+    delete the duplicate users, unlink the duplicate OAuth accounts) and run the
+    migration again.
+    """
+
+    def __init__(self, conflicts: Sequence[Conflict]) -> None:
+        self.conflicts = tuple(conflicts)
+        shown = "\n".join(conflict.describe() for conflict in self.conflicts[:_REPORT_LIMIT])
+        more = len(self.conflicts) - _REPORT_LIMIT
+        tail = f"\n... and {more} more (see .conflicts)" if more > 0 else ""
+        super().__init__(
+            f"{len(self.conflicts)} conflict(s) stop the move to userstore's schema; "
+            f"nothing was changed:\n{shown}{tail}"
+        )
+
+
+def upgrade_from_fastapi_users(
+    op: Operations | ModuleType,
+    user_table: str = "user",
+    oauth_table: str | None = "oauth_account",
+    batch_size: int = 1000,
+    *,
+    token_table: str | None = "accesstoken",
+    schema: str | None = None,
+) -> list[str]:
+    """Bring fastapi-users-db-sqlalchemy 7 tables to userstore's schema; return the steps taken.
+
+    Call it from a migration's ``upgrade()`` with Alembic's ``op`` (or give it an
+    ``Operations`` built on a connection).  First it reads every user and, unless
+    the constraint is already there, every OAuth account (``batch_size`` rows per
+    query) and raises :class:`MigrationBlocked`, listing them, if two emails share
+    an email key (``userstore.email_key``: NFKC, then casefold, computed in
+    Python), if a key is longer than userstore can index, if one
+    ``(oauth_name, account_id)`` is linked twice, or if OAuth accounts or tokens
+    belong to a user that no longer exists (fudb left them behind on SQLite,
+    whose foreign keys it never switched on); nothing is changed then.
+    Otherwise it adds ``email_key``, fills it in batches, makes it ``NOT NULL``
+    and unique-indexed, and brings the three tables to what userstore's mixins
+    declare (the module docstring lists every change).  It returns a line per
+    step taken.
+
+    ``oauth_table`` and ``token_table`` may be ``None``, and are skipped when the
+    database has no such table.  Each step is skipped when already done, so a run
+    interrupted on MySQL/MariaDB (whose DDL is not transactional) can be repeated,
+    and running it on a userstore schema changes nothing.  On SQLite, constraint
+    and type changes rebuild the table (Alembic's batch mode), which needs
+    ``PRAGMA foreign_keys`` off on the migration's connection (the default of a
+    plain engine): with it on, dropping the old ``user`` table would cascade to
+    every row that references it, so the function refuses to start.
+
+    Run it with the application stopped: an old process inserting a user
+    between the backfill and ``NOT NULL`` makes the migration fail.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    context: MigrationContext = op.get_context()
+    if context.as_sql:
+        raise RuntimeError(
+            "upgrade_from_fastapi_users reads and rewrites rows: "
+            "it cannot run in offline (--sql) mode"
+        )
+    operations: Operations = _operations(op, context)
+    connection = operations.get_bind()
+    migration = _Migration(operations, context, connection, schema, batch_size)
+    users = migration.reflect(user_table)
+    if users is None:
+        raise LookupError(f"no table {user_table!r} in the database")
+    oauth = migration.reflect(oauth_table) if oauth_table else None
+    tokens = migration.reflect(token_table) if token_table else None
+
+    migration.refuse_cascading_rebuild()
+    conflicts = migration.email_conflicts(users)
+    for table in (oauth, tokens):
+        if table is not None:
+            conflicts += migration.orphan_conflicts(table, users)
+    if oauth is not None:
+        conflicts += migration.oauth_conflicts(oauth, users)
+    if conflicts:
+        raise MigrationBlocked(conflicts)
+
+    migration.upgrade_users(users)
+    if oauth is not None:
+        migration.upgrade_oauth_accounts(oauth)
+    if tokens is not None:
+        migration.upgrade_access_tokens(tokens)
+    return migration.steps
+
+
+def _operations(op: Operations | ModuleType, context: MigrationContext) -> Operations:
+    return op if isinstance(op, Operations) else Operations(context)
+
+
+class _Migration:
+    """The state of one run: where it works, and the steps it has taken."""
+
+    def __init__(
+        self,
+        operations: Operations,
+        context: MigrationContext,
+        connection: Connection,
+        schema: str | None,
+        batch_size: int,
+    ) -> None:
+        self.op = operations
+        self.context = context
+        self.connection = connection
+        self.dialect = connection.dialect
+        self.schema = schema
+        self.batch_size = batch_size
+        self.steps: list[str] = []
+
+    # -- reading -------------------------------------------------------------------------
+
+    def reflect(self, name: str) -> Table | None:
+        """The table as the database has it now, or ``None`` if there is none."""
+        if not inspect(self.connection).has_table(name, schema=self.schema):
+            return None
+        return Table(name, MetaData(), schema=self.schema, autoload_with=self.connection)
+
+    def reflect_again(self, table: Table) -> Table:
+        """``table`` reflected anew, after a change."""
+        found = self.reflect(table.name)
+        if found is None:
+            raise LookupError(f"table {table.name!r} disappeared during the migration")
+        return found
+
+    def batches(
+        self, table: Table, columns: Sequence[str], where: Any = None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows of ``table`` (primary key first, then ``columns``), in primary-key order."""
+        key = _primary_key(table)
+        last: Any = None
+        while True:
+            query = select(key, *(table.c[name] for name in columns)).order_by(key)
+            if where is not None:
+                query = query.where(where)
+            if last is not None:
+                query = query.where(key > last)
+            rows = [tuple(row) for row in self.connection.execute(query.limit(self.batch_size))]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def refuse_cascading_rebuild(self) -> None:
+        """On SQLite, refuse to start while foreign keys are enforced (see the docstring)."""
+        if self.dialect.name != "sqlite":
+            return
+        if self.connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
+            raise RuntimeError(
+                "PRAGMA foreign_keys is ON on the migration's connection: rebuilding the user "
+                "table would delete every row that references it (ON DELETE CASCADE). Run the "
+                "migration on a connection without it (a plain create_async_engine(url) or "
+                "create_engine(url) has it off); nothing was changed"
+            )
+
+    def email_conflicts(self, users: Table) -> list[Conflict]:
+        """Emails that share an email key, and keys too long for the ``email_key`` column."""
+        first: dict[str, tuple[Any, str]] = {}
+        shared: dict[str, list[tuple[Any, str]]] = {}
+        too_long: list[tuple[str, tuple[Any, str]]] = []
+        for rows in self.batches(users, ["email"]):
+            for row_id, email in rows:
+                key = email_key(email)
+                if len(key) > EMAIL_KEY_MAX_LENGTH:
+                    too_long.append((key, (row_id, email)))
+                elif key in first:
+                    shared.setdefault(key, [first[key]]).append((row_id, email))
+                else:
+                    first[key] = (row_id, email)
+        equal = "emails equal under userstore.email_key() (rows: id, email)"
+        long = f"email key longer than {EMAIL_KEY_MAX_LENGTH} characters (rows: id, email)"
+        name = users.name
+        conflicts = [Conflict(name, equal, (key,), tuple(rows)) for key, rows in shared.items()]
+        conflicts += [Conflict(name, long, (key,), (row,)) for key, row in too_long]
+        return conflicts
+
+    def orphan_conflicts(self, table: Table, users: Table) -> list[Conflict]:
+        """Rows whose ``user_id`` names no user (fudb on SQLite never enforced the key)."""
+        if "user_id" not in table.c:
+            return []
+        key, owner = _primary_key(table), table.c.user_id
+        query = (
+            select(key, owner)
+            .select_from(table.outerjoin(users, owner == _primary_key(users)))
+            .where(_primary_key(users).is_(None))
+            .order_by(owner, key)
+        )
+        by_owner: dict[Any, list[tuple[Any, ...]]] = {}
+        for row_id, user_id in self.connection.execute(query):
+            by_owner.setdefault(user_id, []).append((row_id, user_id))
+        reason = "rows whose user no longer exists (rows: primary key, user_id)"
+        return [
+            Conflict(table.name, reason, (str(user_id),), tuple(rows))
+            for user_id, rows in by_owner.items()
+        ]
+
+    def oauth_conflicts(self, oauth: Table, users: Table) -> list[Conflict]:
+        """OAuth accounts of existing users linked more than once, compared exactly.
+
+        Skipped when a unique constraint already prevents them; rows of users that
+        no longer exist are left to :meth:`orphan_conflicts`.
+        """
+        if _unique_on(oauth, {"oauth_name", "account_id"}):
+            return []
+        first: dict[tuple[str, str], tuple[Any, ...]] = {}
+        shared: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+        columns = ["oauth_name", "account_id", "user_id"]
+        for rows in self.batches(oauth, columns, where=self.owned(oauth, users)):
+            for row_id, name, account, user_id in rows:
+                entry = (row_id, user_id)
+                if (name, account) in first:
+                    shared.setdefault((name, account), [first[name, account]]).append(entry)
+                else:
+                    first[name, account] = entry
+        reason = "(oauth_name, account_id) linked more than once (rows: id, user_id)"
+        return [Conflict(oauth.name, reason, key, tuple(rows)) for key, rows in shared.items()]
+
+    @staticmethod
+    def owned(table: Table, users: Table) -> Any:
+        """A condition on ``table``'s rows: its ``user_id`` names an existing user."""
+        user_key = _primary_key(users)
+        return select(user_key).where(user_key == table.c.user_id).exists()
+
+    def differs(self, table: Table, name: str, type_: TypeEngine[Any]) -> bool:
+        """Whether column ``name`` is not yet ``type_``, judged as autogenerate judges it."""
+        reflected = table.c[name]
+        wanted = Column(name, type_)
+        verdict = compare_type(self.context, reflected, wanted, reflected.type, type_)
+        if verdict is None:
+            verdict = self.context.impl.compare_type(reflected, wanted)
+        return bool(verdict)
+
+    # -- changing ------------------------------------------------------------------------
+
+    def step(self, description: str) -> None:
+        """Record (and log) one step taken."""
+        _log.info("%s", description)
+        self.steps.append(description)
+
+    def retype(
+        self, batch: BatchOperations, table: Table, types: dict[str, TypeEngine[Any]]
+    ) -> None:
+        """Alter each column of ``types`` whose type differs, keeping its nullability."""
+        for name, type_ in types.items():
+            if name in table.c and self.differs(table, name, type_):
+                column = table.c[name]
+                batch.alter_column(
+                    name,
+                    type_=type_,
+                    existing_type=column.type,
+                    existing_nullable=column.nullable,
+                )
+                self.step(f"{table.name}.{name}: {column.type} -> {type_.compile(self.dialect)}")
+
+    def drop_single_column_indexes(
+        self, batch: BatchOperations, table: Table, columns: set[str], *, unique: bool
+    ) -> None:
+        """Drop fudb's indexes: the ones on exactly one of ``columns``."""
+        for index in list(table.indexes):
+            names = [column.name for column in index.columns]
+            if len(names) == 1 and names[0] in columns and bool(index.unique) == unique:
+                assert index.name is not None
+                batch.drop_index(index.name)
+                self.step(f"{table.name}: dropped index {index.name} on {names[0]}")
+
+    def ensure_index(
+        self, batch: BatchOperations, table: Table, column: str, *, unique: bool
+    ) -> None:
+        """Create ``ix_<table>_<column>`` (the name the mixins' ``index=True`` gives) if absent."""
+        name = f"ix_{table.name}_{column}"
+        if any(index.name == name for index in table.indexes):
+            return
+        batch.create_index(name, [column], unique=unique)
+        self.step(f"{table.name}: created {'unique ' if unique else ''}index {name}")
+
+    def upgrade_users(self, users: Table) -> None:
+        """``email_key`` added, backfilled, ``NOT NULL`` and unique; fudb's email index gone."""
+        key_type = ExactString(EMAIL_KEY_MAX_LENGTH)
+        if "email_key" not in users.c:
+            self.op.add_column(
+                users.name, Column("email_key", key_type, nullable=True), schema=self.schema
+            )
+            self.step(f"{users.name}: added email_key")
+            users = self.reflect_again(users)
+        self.backfill(users)
+        with self.op.batch_alter_table(users.name, schema=self.schema) as batch:
+            self.drop_single_column_indexes(batch, users, {"email"}, unique=True)
+            self.retype(
+                batch, users, {"email": ExactString(320), "hashed_password": ExactString(1024)}
+            )
+            if users.c.email_key.nullable:
+                batch.alter_column(
+                    "email_key", nullable=False, existing_type=key_type, existing_nullable=True
+                )
+                self.step(f"{users.name}.email_key: NOT NULL")
+            self.ensure_index(batch, users, "email_key", unique=True)
+
+    def backfill(self, users: Table) -> None:
+        """Fill ``email_key`` where it is NULL, ``batch_size`` rows per UPDATE."""
+        key = _primary_key(users)
+        statement = update(users).where(key == bindparam("_id")).values(email_key=bindparam("_key"))
+        filled = 0
+        for rows in self.batches(users, ["email"], where=users.c.email_key.is_(None)):
+            self.connection.execute(
+                statement, [{"_id": row_id, "_key": email_key(email)} for row_id, email in rows]
+            )
+            filled += len(rows)
+        if filled:
+            self.step(f"{users.name}.email_key: filled {filled} row(s)")
+
+    def upgrade_oauth_accounts(self, oauth: Table) -> None:
+        """Unbounded tokens, BIGINT ``expires_at``, the link's unique constraint, indexes."""
+        with self.op.batch_alter_table(oauth.name, schema=self.schema) as batch:
+            self.drop_single_column_indexes(
+                batch, oauth, {"oauth_name", "account_id"}, unique=False
+            )
+            self.retype(
+                batch,
+                oauth,
+                {
+                    "oauth_name": ExactString(100),
+                    "access_token": ExactString(),
+                    "expires_at": BigInteger(),
+                    "refresh_token": ExactString(),
+                    "account_id": ExactString(320),
+                    "account_email": ExactString(320),
+                },
+            )
+            if not _unique_on(oauth, {"oauth_name", "account_id"}):
+                name = oauth_unique_name(oauth.name)
+                batch.create_unique_constraint(name, ["oauth_name", "account_id"])
+                self.step(f"{oauth.name}: created unique constraint {name}")
+            if "user_id" in oauth.c:
+                self.ensure_index(batch, oauth, "user_id", unique=False)
+
+    def upgrade_access_tokens(self, tokens: Table) -> None:
+        """Exact ``token``, ``created_at`` as userstore's UTC datetime, ``user_id`` indexed."""
+        convert_timestamp = "created_at" in tokens.c and self.differs(
+            tokens, "created_at", UTCDateTime()
+        )
+        mysql_zone = self.dialect.name in ("mysql", "mariadb") and convert_timestamp
+        if mysql_zone:
+            # TIMESTAMP is read through the session time zone; fudb's sessions used the
+            # server's, so convert under it and get back the UTC wall times fudb wrote
+            self.connection.exec_driver_sql("SET @userstore_tz = @@session.time_zone")
+            self.connection.exec_driver_sql("SET time_zone = @@global.time_zone")
+        try:
+            with self.op.batch_alter_table(tokens.name, schema=self.schema) as batch:
+                self.retype(batch, tokens, {"token": ExactString(43), "created_at": UTCDateTime()})
+                if "user_id" in tokens.c:
+                    self.ensure_index(batch, tokens, "user_id", unique=False)
+        finally:
+            if mysql_zone:
+                self.connection.exec_driver_sql("SET time_zone = @userstore_tz")
+
+
+def _primary_key(table: Table) -> Column[Any]:
+    columns = list(table.primary_key.columns)
+    if len(columns) != 1:
+        raise ValueError(f"table {table.name!r} needs a single-column primary key")
+    return columns[0]
+
+
+def _unique_on(table: Table, columns: set[str]) -> bool:
+    for index in table.indexes:
+        if index.unique and {column.name for column in index.columns} == columns:
+            return True
+    return any(
+        isinstance(constraint, UniqueConstraint)
+        and {column.name for column in constraint.columns} == columns
+        for constraint in table.constraints
+    )

@@ -1,0 +1,1 @@
+"""Alembic: autogenerate on userstore's models, and the move from fastapi-users-db-sqlalchemy 7."""
