@@ -1,6 +1,7 @@
 """The conformance suite on the in-memory reference adapter."""
 
 import pytest
+
 from userstore.testing import Harness, MemoryHarness
 from userstore.testing.pytest_plugin import ContractSuite
 

@@ -12,6 +12,7 @@ import unicodedata
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from userstore import email_key
 
 DOTLESS_I = "\N{LATIN SMALL LETTER DOTLESS I}"  # U+0131

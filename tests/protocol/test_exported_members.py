@@ -5,6 +5,7 @@ import inspect
 import types
 
 import pytest
+
 import userstore
 import userstore.memory
 import userstore.testing

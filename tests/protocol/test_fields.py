@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
+
 from userstore import (
     ACCESS_TOKEN_FIELDS,
     EMAIL_KEY_MAX_LENGTH,

@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+
 from userstore import (
     FieldRule,
     InvalidUserData,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+
 import userstore
 from userstore import (
     ENTRY_POINT_GROUP,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from userstore import IdType, UserAlreadyExists
 from userstore.memory import MemorySession, MemoryStore, MemoryUser, MemoryUserDatabase
 from userstore.testing import CASES, CaseResult, MemoryHarness, run_case, run_suite

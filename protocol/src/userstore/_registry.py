@@ -78,7 +78,9 @@ def connect(url: str, **options: Any) -> Store:
 
     ``memory://`` is always there; ``sqlite://``, ``postgresql://``, ``mysql://``
     and ``mariadb://`` (with any ``+driver``) come with userstore-sqlalchemy.
-    Common options: ``id_type="uuid" | "int"`` and ``token_digest=True``.
+    Common options: ``id_type="uuid" | "int"`` and ``token_digest=True``;
+    ``models=`` hands the application's own models to an adapter that has models
+    (SQLAlchemy: the declarative base; see :class:`~userstore.Store`).
     Raises :class:`~userstore.AdapterNotFound` listing the installed adapters if
     no adapter serves the scheme.
     """

@@ -5,11 +5,19 @@ unit of work with a user database (``users``) and an access-token database
 (``tokens``) that share it.  Frameworks that bring their own models and sessions
 (FastAPI Users with SQLAlchemy, say) use the adapter's database classes directly
 and never need these.
+
+Beside the FastAPI Users methods of ``users`` and ``tokens``, a session has three
+methods for administration (the ``userstore`` command uses them): keyset paging
+through every user (:meth:`StoreSession.list_users`), and counting and purging old
+access tokens in committed batches (:meth:`StoreSession.count_tokens`,
+:meth:`StoreSession.purge_tokens`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
@@ -35,9 +43,56 @@ class StoreSession(ABC):
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """Open a transaction; methods called inside it do not commit on their own."""
 
+    @abstractmethod
+    async def list_users(self, *, after: Any = None, limit: int = 100) -> list[Any]:
+        """Return at most ``limit`` users whose id comes after ``after``, in id order.
+
+        Keyset paging: ``after=None`` starts at the first user; passing the id of the
+        last user of a page returns the next page; an empty list means the end.  Each
+        page is one statement (``WHERE id > :after ORDER BY id LIMIT :limit``), so it
+        costs the same at any depth, and users created or deleted meanwhile never make
+        a page repeat or skip another user.  "Id order" is the database's own
+        ``ORDER BY id``, which need not be Python's (MariaDB orders native UUIDs by
+        their last group first): use only ids a page returned as ``after``.  Users
+        come with ``oauth_accounts`` loaded, as from every other method.  Raises
+        ``InvalidUserData`` if ``after`` is not an id of the store's id type or
+        ``limit`` is below 1.
+        """
+
+    @abstractmethod
+    async def count_tokens(self, older_than: dt.datetime | None = None) -> int:
+        """Return how many access tokens are stored (only those created before ``older_than``).
+
+        ``older_than`` is exclusive, as in ``tokens.delete_expired``, and must be
+        timezone-aware (``InvalidUserData`` otherwise).
+        """
+
+    @abstractmethod
+    def purge_tokens(
+        self, older_than: dt.datetime, *, batch_size: int = 1000
+    ) -> AsyncIterator[int]:
+        """Delete the tokens created before ``older_than`` in batches; yield each batch's count.
+
+        Each batch deletes at most ``batch_size`` tokens, the oldest first, in one
+        statement, and commits before it is yielded, so a purge over millions of rows
+        holds no long transaction, and what it deleted stays deleted if it is
+        interrupted.  Inside :meth:`transaction` the batches join that transaction
+        instead.  The iteration ends after the first batch that deletes fewer than
+        ``batch_size`` (it is yielded if it deleted any).  ``older_than`` is exclusive
+        and must be timezone-aware; ``batch_size`` below 1 raises ``InvalidUserData``.
+        """
+
 
 class Store(ABC):
-    """A connected store: default user, OAuth-account and access-token models on one backend."""
+    """A connected store: user, OAuth-account and access-token models on one backend.
+
+    The models are the adapter's defaults.  An adapter with models of its own kind
+    may take the application's through the ``models`` option of
+    :func:`userstore.connect` (SQLAlchemy: the application's declarative base,
+    whose mapped classes built on the adapter's user, OAuth-account and
+    access-token mixins it uses; the OAuth-account and access-token ones are
+    optional); ``id_type`` then follows the application's user model.
+    """
 
     id_type: IdType
     """Whether user ids are UUIDs (the default) or autoincrement integers."""

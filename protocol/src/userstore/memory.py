@@ -182,6 +182,26 @@ class MemorySession(StoreSession):
                 raise StoreUnavailable("connection lost during the transaction; nothing committed")
             self.store._state, self._tx = self._tx, None
 
+    async def list_users(self, *, after: Any = None, limit: int = 100) -> list[MemoryUser]:
+        """Return the next page of users in id order (see :meth:`StoreSession.list_users`)."""
+        return await self.users.list_users(after=after, limit=limit)
+
+    async def count_tokens(self, older_than: dt.datetime | None = None) -> int:
+        """Return how many tokens are stored (created before ``older_than``, if given)."""
+        return await self.tokens.count_tokens(older_than)
+
+    async def purge_tokens(
+        self, older_than: dt.datetime, *, batch_size: int = 1000
+    ) -> AsyncIterator[int]:
+        """Delete old tokens ``batch_size`` at a time, oldest first; yield each batch's count."""
+        _check_positive("batch_size", batch_size)
+        while True:
+            deleted = await self.tokens.delete_expired(older_than, limit=batch_size)
+            if deleted:
+                yield deleted
+            if deleted < batch_size:
+                return
+
     def sever(self) -> None:
         """Make the next call fail as a lost connection would (for the conformance suite)."""
         self._severed = True
@@ -249,6 +269,18 @@ class MemoryUserDatabase(BaseUserDatabase[MemoryUser, Any]):
         state = self._session.read()
         row = state.users.get(key) if key is not None else None
         return _user_object(state, row) if row else None
+
+    async def list_users(self, *, after: Any = None, limit: int = 100) -> list[MemoryUser]:
+        """Return at most ``limit`` users whose id is greater than ``after``, by ascending id."""
+        _check_positive("limit", limit)
+        start = None
+        if after is not None:
+            start = coerce_id(after, self._id_type)
+            if start is None:
+                raise InvalidUserData("after", f"not a valid {self._id_type} id")
+        state = self._session.read()
+        ids = sorted(i for i in state.users if start is None or i > start)[:limit]
+        return [_user_object(state, state.users[i]) for i in ids]
 
     async def get_by_email(self, email: str) -> MemoryUser | None:
         """Return the user whose email key matches, or ``None``."""
@@ -466,14 +498,32 @@ class MemoryAccessTokenDatabase(BaseAccessTokenDatabase[MemoryAccessToken]):
                 del state.tokens[key]
         return len(doomed)
 
-    async def delete_expired(self, older_than: dt.datetime) -> int:
-        """Delete every token created strictly before ``older_than``; return the count."""
+    async def count_tokens(self, older_than: dt.datetime | None = None) -> int:
+        """Return how many tokens are stored (created strictly before ``older_than``, if given)."""
+        cutoff = None if older_than is None else check_aware_datetime("older_than", older_than)
+        state = self._session.read()
+        return sum(1 for r in state.tokens.values() if cutoff is None or r["created_at"] < cutoff)
+
+    async def delete_expired(self, older_than: dt.datetime, *, limit: int | None = None) -> int:
+        """Delete the tokens created strictly before ``older_than``; return the count.
+
+        With ``limit``, delete at most that many, the oldest first.
+        """
         older_than = check_aware_datetime("older_than", older_than)
+        if limit is not None:
+            _check_positive("limit", limit)
         async with self._session.write() as state:
             doomed = [k for k, r in state.tokens.items() if r["created_at"] < older_than]
+            if limit is not None:
+                doomed = sorted(doomed, key=lambda k: state.tokens[k]["created_at"])[:limit]
             for key in doomed:
                 del state.tokens[key]
         return len(doomed)
+
+
+def _check_positive(field: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidUserData(field, "must be an int of at least 1")
 
 
 def _without(data: dict[str, Any], key: str) -> dict[str, Any]:

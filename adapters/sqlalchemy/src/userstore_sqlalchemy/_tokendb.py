@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import bindparam, delete, inspect, select, update
+from sqlalchemy import bindparam, delete, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, attributes
 
 from userstore import (
     ACCESS_TOKEN_FIELDS,
     AccessTokenAlreadyExists,
-    AccessTokenProtocol,
     BaseAccessTokenDatabase,
     InvalidUserData,
     Schema,
@@ -32,7 +30,8 @@ from .types import now_utc
 
 __all__ = ["SQLAlchemyAccessTokenDatabase"]
 
-AP = TypeVar("AP", bound=AccessTokenProtocol[Any])
+AP = TypeVar("AP")
+"""The application's access-token model (unbound, as ``UP`` in ``users``)."""
 
 _TOKEN_ERRORS: ErrorMap = {"unique": AccessTokenAlreadyExists, "foreign_key": UserNotFound}
 
@@ -45,8 +44,18 @@ class _TokenModel:
     by_token_since: Any
 
 
-@cache
+_models: dict[type[Any], _TokenModel] = {}
+
+
 def _token_model(table: type[Any]) -> _TokenModel:
+    """What the token database needs to know of a model, derived once."""
+    found = _models.get(table)
+    if found is None:
+        found = _models[table] = _derive(table)
+    return found
+
+
+def _derive(table: type[Any]) -> _TokenModel:
     mapper: Mapper[Any] = inspect(table)
     user_id = mapper.columns["user_id"]
     kind = id_kind(user_id)
@@ -63,7 +72,7 @@ def _token_model(table: type[Any]) -> _TokenModel:
     )
 
 
-class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
+class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
     """Access tokens in the application's model (FastAPI Users' ``DatabaseStrategy`` store).
 
     With ``token_digest=True`` the token column holds the SHA-256 digest of each
@@ -130,7 +139,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
         if "token" in data:
             raise InvalidUserData("token", "cannot be changed; create a new token")
         table: Any = self.access_token_table
-        stored = self._stored(access_token.token)
+        stored = self._stored(cast(Any, access_token).token)
         async with self._unit.write(_TOKEN_ERRORS, keep=[access_token], table=self._table):
             if data:
                 result = await self.session.execute(
@@ -150,7 +159,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
     async def delete(self, access_token: AP) -> None:
         """Delete the token (one DELETE, then COMMIT); a no-op if it is gone."""
         table: Any = self.access_token_table
-        stored = self._stored(access_token.token)
+        stored = self._stored(cast(Any, access_token).token)
         async with self._unit.write(_TOKEN_ERRORS, table=self._table):
             await self.session.execute(
                 delete(table).where(table.token == stored),
@@ -168,11 +177,39 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[AP], Generic[AP]):
         table: Any = self.access_token_table
         return await self._delete_where(table.user_id == key)
 
-    async def delete_expired(self, older_than: dt.datetime) -> int:
-        """Delete every token created strictly before ``older_than``; return how many."""
+    async def delete_expired(self, older_than: dt.datetime, *, limit: int | None = None) -> int:
+        """Delete the tokens created strictly before ``older_than`` (one DELETE); return how many.
+
+        With ``limit``, delete at most that many, the oldest first: the DELETE picks
+        its rows through a derived table (``token IN (SELECT token FROM (SELECT ...
+        ORDER BY created_at LIMIT n))``), a form every backend accepts, MySQL's
+        rule against reading the table a DELETE writes included.
+        """
         cutoff = check_aware_datetime("older_than", older_than)
         table: Any = self.access_token_table
-        return await self._delete_where(table.created_at < cutoff)
+        if limit is None:
+            return await self._delete_where(table.created_at < cutoff)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise InvalidUserData("limit", "must be an int of at least 1")
+        oldest = (
+            select(table.token)
+            .where(table.created_at < cutoff)
+            .order_by(table.created_at)
+            .limit(limit)
+            .subquery()
+        )
+        return await self._delete_where(table.token.in_(select(oldest.c.token)))
+
+    async def count_tokens(self, older_than: dt.datetime | None = None) -> int:
+        """Return how many tokens are stored (created strictly before ``older_than``, if given)."""
+        table: Any = self.access_token_table
+        statement = select(func.count()).select_from(table)
+        if older_than is not None:
+            cutoff = check_aware_datetime("older_than", older_than)
+            statement = statement.where(table.created_at < cutoff)
+        async with self._unit.read():
+            result = await self.session.execute(statement)
+            return int(result.scalar_one())
 
     async def _delete_where(self, condition: Any) -> int:
         async with self._unit.write(_TOKEN_ERRORS, table=self._table):

@@ -8,7 +8,9 @@
 - Objects handed to or returned by a method stay readable without I/O: after a
   commit that expires them (``expire_on_commit=True``) their values are put back
   as committed, and after an error they get their pre-call values back.
-- Driver and SQLAlchemy errors become the contract's typed errors, here only.
+- Driver and SQLAlchemy errors become the contract's typed errors, here only;
+  a failure to open a connection becomes ``StoreUnavailable`` naming the server
+  (``cannot reach 127.0.0.1:5432 (connection refused)``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import socket
 import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -39,7 +42,16 @@ from userstore import (
 
 from .dialects import DialectShim, Violation, shim_for
 
-__all__ = ["ErrorMap", "Snapshot", "Unit", "clean_objects", "install_shim", "restore", "snapshot"]
+__all__ = [
+    "ErrorMap",
+    "Snapshot",
+    "Unit",
+    "clean_objects",
+    "connect_error",
+    "install_shim",
+    "restore",
+    "snapshot",
+]
 
 _PREPARED = "userstore.prepared"
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -76,12 +88,22 @@ class Unit:
         self._bind_arguments = {"mapper": mapper}
         bind = session.sync_session.get_bind(mapper)
         engine = bind.engine if not isinstance(bind, Engine) else bind
+        self.engine = engine
         self.dialect = engine.dialect
         self.shim = install_shim(engine)
 
     async def connection(self) -> AsyncConnection:
-        """The session's connection for our tables, prepared by the shim."""
-        connection = await self.session.connection(bind_arguments=self._bind_arguments)
+        """The session's connection for our tables, prepared by the shim.
+
+        A failure to open it raises ``StoreUnavailable`` naming the server.
+        """
+        try:
+            connection = await self.session.connection(bind_arguments=self._bind_arguments)
+        except Exception as error:
+            mapped = connect_error(self.engine, error)
+            if mapped is error:
+                raise
+            raise mapped from error
         raw = await connection.get_raw_connection()
         if not raw.info.get(_PREPARED):
             await self.shim.prepare(connection)
@@ -182,6 +204,43 @@ class Unit:
         if isinstance(error, sa_exc.SQLAlchemyError):
             return UserStoreError(f"database error ({type(error).__name__})")
         return None
+
+
+def connect_error(engine: Engine, error: Exception) -> Exception:
+    """The error to raise when opening a connection to ``engine``'s database failed.
+
+    Network failures and refusals by the server become ``StoreUnavailable`` whose
+    one-line message names the server (``cannot reach db.example:5432 (connection
+    refused)``, ``cannot connect to db.example:5432: password authentication
+    failed for user "app"``); any other error is returned unchanged.
+    """
+    if isinstance(error, UserStoreError):
+        return error
+    shim = shim_for(engine.dialect)
+    url = engine.url
+    if isinstance(error, (OSError, asyncio.TimeoutError)):
+        return StoreUnavailable(shim.cannot_reach(url, _network_reason(error)))
+    if isinstance(error, sa_exc.DBAPIError):
+        orig = error.orig
+        if isinstance(orig, (OSError, asyncio.TimeoutError)):
+            return StoreUnavailable(shim.cannot_reach(url, _network_reason(orig)))
+        if shim.is_unavailable(error):
+            return StoreUnavailable(shim.cannot_reach(url, shim.message(error)))
+        return StoreUnavailable(f"cannot connect to {shim.location(url)}: {shim.message(error)}")
+    return error
+
+
+def _network_reason(error: BaseException) -> str:
+    text = str(error)
+    if isinstance(error, ConnectionRefusedError) or "[Errno 111]" in text:
+        return "connection refused"
+    if isinstance(error, socket.gaierror):
+        return f"unknown host: {error.strerror}" if error.strerror else "unknown host"
+    if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+        return "timed out"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return text.splitlines()[0] if text.strip() else type(error).__name__
 
 
 def raise_translated(mapped: UserStoreError, error: BaseException) -> NoReturn:

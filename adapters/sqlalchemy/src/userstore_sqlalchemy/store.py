@@ -1,21 +1,40 @@
-"""``connect(url)`` stores on default models, for frameworks that bring no models of their own."""
+"""``connect(url)`` stores, on default models or on the application's own.
+
+With no ``models`` a store declares its own user, OAuth-account and access-token
+tables (:func:`build_models`).  With ``models=Base`` it works on the
+application's declarative base: the mapped classes built on this package's
+mixins are found in the base's registry (:func:`discover_models`), and
+``create_schema()`` creates every table of the base's metadata.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
-from sqlalchemy import ForeignKey, Integer, MetaData
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import DeclarativeBase, mapped_column, relationship
+from sqlalchemy import ForeignKey, Integer, MetaData, inspect
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, mapped_column, registry, relationship
 
-from userstore import IdType, Store, StoreSession
+from userstore import (
+    BaseAccessTokenDatabase,
+    IdType,
+    InvalidUserData,
+    Store,
+    StoreSession,
+    StoreUnavailable,
+    UserStoreError,
+)
 
-from ._unit import clean_objects, restore, snapshot
+from ._rules import id_kind
+from ._unit import clean_objects, connect_error, restore, snapshot
 from .access_token import SQLAlchemyAccessTokenDatabase, SQLAlchemyBaseAccessTokenTable
-from .engine import create_engine
+from .dialects import shim_for
+from .engine import async_url, create_engine
 from .models import (
     SQLAlchemyBaseOAuthAccountTable,
     SQLAlchemyBaseOAuthAccountTableUUID,
@@ -27,10 +46,13 @@ from .users import SQLAlchemyUserDatabase
 
 __all__ = [
     "DefaultModels",
+    "NoAccessTokenModel",
     "SQLAlchemyAdapter",
     "SQLAlchemyStore",
     "SQLAlchemyStoreSession",
+    "StoreModels",
     "build_models",
+    "discover_models",
 ]
 
 
@@ -92,17 +114,81 @@ def build_models(*, table_prefix: str = "", id_type: IdType = "uuid") -> Default
     return DefaultModels(Base.metadata, user, oauth_account, access_token)
 
 
+@dataclasses.dataclass(frozen=True)
+class StoreModels:
+    """The mapped classes a store works on, and the metadata holding their tables.
+
+    ``oauth_account`` and ``access_token`` are ``None`` when the application's
+    models have no such class; ``source`` says where the models came from.
+    """
+
+    metadata: MetaData
+    user: type[Any]
+    oauth_account: type[Any] | None
+    access_token: type[Any] | None
+    source: str = "the default models"
+
+
+_KINDS: tuple[tuple[str, type[Any], bool], ...] = (
+    ("user", SQLAlchemyBaseUserTable, True),
+    ("OAuth-account", SQLAlchemyBaseOAuthAccountTable, False),
+    ("access-token", SQLAlchemyBaseAccessTokenTable, False),
+)
+
+
+def discover_models(base: Any) -> StoreModels:
+    """Find the user, OAuth-account and access-token models among the classes ``base`` maps.
+
+    ``base`` is a declarative base (a ``DeclarativeBase`` subclass, or what
+    ``declarative_base()`` returned) or its ``registry``.  The user model is the
+    one mapped class built on :class:`SQLAlchemyBaseUserTable` (either id kind);
+    the OAuth-account and access-token models, built on
+    :class:`SQLAlchemyBaseOAuthAccountTable` and
+    :class:`SQLAlchemyBaseAccessTokenTable`, are optional.  A class mapped by
+    inheritance from another counts as that one.  Raises ``TypeError`` if
+    ``base`` is neither, if no class is a user model, or if two classes are
+    models of one kind.
+    """
+    found = base if isinstance(base, registry) else getattr(base, "registry", None)
+    if not isinstance(found, registry):
+        raise TypeError(f"{base!r} is not a SQLAlchemy declarative base or registry")
+    name = getattr(base, "__qualname__", None) or type(base).__qualname__
+    source = f"{getattr(base, '__module__', '?')}:{name}"
+    roots = [m.class_ for m in found.mappers if m.inherits is None]
+    chosen: dict[str, type[Any] | None] = {}
+    for kind, mixin, required in _KINDS:
+        classes = sorted((c for c in roots if issubclass(c, mixin)), key=lambda c: c.__name__)
+        if len(classes) > 1:
+            names = ", ".join(c.__name__ for c in classes)
+            raise TypeError(f"{source} maps several {kind} models: {names}")
+        if not classes and required:
+            raise TypeError(
+                f"{source} maps no user model (a class built on "
+                f"userstore_sqlalchemy.{mixin.__name__} or its UUID variant)"
+            )
+        chosen[kind] = classes[0] if classes else None
+    user = chosen["user"]
+    assert user is not None
+    return StoreModels(
+        found.metadata, user, chosen["OAuth-account"], chosen["access-token"], source
+    )
+
+
 class SQLAlchemyStoreSession(StoreSession):
     """A store session: one ``AsyncSession`` shared by ``users`` and ``tokens``."""
 
-    def __init__(self, session: AsyncSession, models: DefaultModels, *, token_digest: bool) -> None:
+    def __init__(self, session: AsyncSession, models: StoreModels, *, token_digest: bool) -> None:
         self.session = session
         self.users: SQLAlchemyUserDatabase[Any, Any] = SQLAlchemyUserDatabase(
             session, models.user, models.oauth_account
         )
-        self.tokens: SQLAlchemyAccessTokenDatabase[Any] = SQLAlchemyAccessTokenDatabase(
-            session, models.access_token, token_digest=token_digest
-        )
+        self.tokens: SQLAlchemyAccessTokenDatabase[Any] | NoAccessTokenModel
+        if models.access_token is None:
+            self.tokens = NoAccessTokenModel(models.source)
+        else:
+            self.tokens = SQLAlchemyAccessTokenDatabase(
+                session, models.access_token, token_digest=token_digest
+            )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -117,9 +203,90 @@ class SQLAlchemyStoreSession(StoreSession):
             restore(held)  # the rollback expired them; they hold the committed values again
             raise
 
+    async def list_users(self, *, after: Any = None, limit: int = 100) -> list[Any]:
+        """Return the next page of users in the database's id order; one statement.
+
+        See :meth:`SQLAlchemyUserDatabase.list_users`.
+        """
+        return await self.users.list_users(after=after, limit=limit)
+
+    async def count_tokens(self, older_than: dt.datetime | None = None) -> int:
+        """Return how many tokens are stored (created before ``older_than``, if given)."""
+        return await self.tokens.count_tokens(older_than)
+
+    async def purge_tokens(
+        self, older_than: dt.datetime, *, batch_size: int = 1000
+    ) -> AsyncIterator[int]:
+        """Delete old tokens ``batch_size`` at a time, oldest first; yield each batch's count.
+
+        Each batch is one DELETE and its COMMIT (or a SAVEPOINT inside a caller's
+        transaction).
+        """
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise InvalidUserData("batch_size", "must be an int of at least 1")
+        while True:
+            deleted = await self.tokens.delete_expired(older_than, limit=batch_size)
+            if deleted:
+                yield deleted
+            if deleted < batch_size:
+                return
+
+
+class NoAccessTokenModel(BaseAccessTokenDatabase[Any]):
+    """``tokens`` of a store whose application models have no access-token model.
+
+    Every method raises ``UserStoreError`` saying so; the users work as usual.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def _refuse(self) -> NoReturn:
+        raise UserStoreError(
+            f"{self.source} maps no access-token model "
+            "(a class built on userstore_sqlalchemy.access_token.SQLAlchemyBaseAccessTokenTable)"
+        )
+
+    async def get_by_token(self, token: str, max_age: dt.datetime | None = None) -> Any:
+        """Refuse: there is no access-token table."""
+        self._refuse()
+
+    async def create(self, create_dict: dict[str, Any]) -> Any:
+        """Refuse: there is no access-token table."""
+        self._refuse()
+
+    async def update(self, access_token: Any, update_dict: dict[str, Any]) -> Any:
+        """Refuse: there is no access-token table."""
+        self._refuse()
+
+    async def delete(self, access_token: Any) -> None:
+        """Refuse: there is no access-token table."""
+        self._refuse()
+
+    async def delete_for_user(self, user_id: Any) -> int:
+        """Refuse: there is no access-token table."""
+        self._refuse()
+
+    async def delete_expired(self, older_than: dt.datetime, *, limit: int | None = None) -> int:
+        """Refuse: there is no access-token table."""
+        self._refuse()
+
+    async def count_tokens(self, older_than: dt.datetime | None = None) -> int:
+        """Refuse: there is no access-token table."""
+        self._refuse()
+
 
 class SQLAlchemyStore(Store):
-    """A store on the default models over one ``AsyncEngine``."""
+    """A store over one ``AsyncEngine``, on default models or the application's.
+
+    ``models`` is the application's declarative base (see :func:`discover_models`);
+    ``id_type`` and ``table_prefix`` then do not apply, the ids being those of its
+    user model.  Without it the store declares the default tables, named with
+    ``table_prefix``.  A URL that cannot be parsed, or that names a dialect or a
+    driver SQLAlchemy does not have or one that is not asyncio, raises
+    ``ValueError`` (``bad URL: ...``); a driver that is not installed raises
+    ``ModuleNotFoundError`` naming the extra that installs it.
+    """
 
     def __init__(
         self,
@@ -128,14 +295,25 @@ class SQLAlchemyStore(Store):
         id_type: IdType = "uuid",
         token_digest: bool = False,
         table_prefix: str = "",
+        models: Any = None,
         engine: AsyncEngine | None = None,
         **engine_options: Any,
     ) -> None:
         self.url = url
-        self.id_type = id_type
         self.token_digest = token_digest
-        self.models = build_models(table_prefix=table_prefix, id_type=id_type)
-        self.engine = engine if engine is not None else create_engine(url, **engine_options)
+        if models is not None:
+            if table_prefix:
+                raise TypeError("table_prefix applies to the default models only, not to models=")
+            self.models = discover_models(models)
+            (pk,) = inspect(self.models.user).primary_key
+            self.id_type = id_kind(pk)
+        else:
+            default = build_models(table_prefix=table_prefix, id_type=id_type)
+            self.models = StoreModels(
+                default.metadata, default.user, default.oauth_account, default.access_token
+            )
+            self.id_type = id_type
+        self.engine = engine if engine is not None else _engine(url, engine_options)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -145,18 +323,65 @@ class SQLAlchemyStore(Store):
             yield SQLAlchemyStoreSession(session, self.models, token_digest=self.token_digest)
 
     async def create_schema(self) -> None:
-        """Create the tables and indexes that do not exist yet."""
-        async with self.engine.begin() as connection:
+        """Create the tables and indexes of the models' metadata that do not exist yet.
+
+        ``StoreUnavailable`` names the server if it cannot be reached;
+        ``UserStoreError`` gives the database's reason if it refuses the DDL.
+        """
+        async with self._begin() as connection:
             await connection.run_sync(self.models.metadata.create_all)
 
     async def drop_schema(self) -> None:
-        """Drop the store's tables."""
-        async with self.engine.begin() as connection:
+        """Drop the tables of the models' metadata (with the application's models: all of them)."""
+        async with self._begin() as connection:
             await connection.run_sync(self.models.metadata.drop_all)
 
     async def close(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, committed at the end; database errors translated."""
+        try:
+            connection = await self.engine.connect()
+        except Exception as error:
+            mapped = connect_error(self.engine.sync_engine, error)
+            if mapped is error:
+                raise
+            raise mapped from error
+        try:
+            async with connection.begin():
+                yield connection
+        except sa_exc.DBAPIError as error:
+            shim = shim_for(self.engine.dialect)
+            if shim.is_unavailable(error):
+                raise StoreUnavailable(f"database unavailable ({shim.message(error)})") from error
+            raise UserStoreError(f"the database refused: {shim.message(error)}") from error
+        finally:
+            await connection.close()
+
+
+def _engine(url: str, options: dict[str, Any]) -> AsyncEngine:
+    """``create_engine(url)``, a URL it cannot use refused as ``ValueError("bad URL: ...")``."""
+    try:
+        parsed = async_url(url)
+        dialect = parsed.get_dialect().get_async_dialect_cls(parsed)  # psycopg's async twin
+    except sa_exc.NoSuchModuleError:
+        driver = url.partition("://")[0]
+        raise ValueError(f"bad URL: SQLAlchemy has no dialect or driver {driver!r}") from None
+    except sa_exc.ArgumentError as error:
+        raise ValueError(f"bad URL: {error}") from None
+    except ValueError as error:  # make_url's int() of the port
+        if "int()" in str(error):
+            raise ValueError("bad URL: the port is not a number") from None
+        raise ValueError(f"bad URL: {error}") from None
+    if not getattr(dialect, "is_async", False):
+        raise ValueError(
+            f"bad URL: {parsed.drivername!r} is not an asyncio driver "
+            f"(give no driver, or {parsed.get_backend_name()}+<asyncio driver>)"
+        )
+    return create_engine(parsed, **options)
 
 
 class SQLAlchemyAdapter:

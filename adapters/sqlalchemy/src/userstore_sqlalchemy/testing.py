@@ -30,8 +30,12 @@ class SQLAlchemyHarness(Harness):
         self.url = url
         self.engine_options = engine_options
         self.name = url.partition("://")[0]
+        self.run_prefix = f"us_{secrets.token_hex(4)}_"
+        """The prefix of every scratch table of this harness: ``us_<8 hex>_<n>_``."""
+        self._stores = 0
         self.scratch_description = (
-            "tables us_<random>_user, _oauth_account, _accesstoken, created and dropped per rule"
+            f"tables {self.run_prefix}<n>_user, _oauth_account and _accesstoken "
+            "(n counts the rules), created before each rule and dropped after it"
         )
 
     @asynccontextmanager
@@ -39,7 +43,8 @@ class SQLAlchemyHarness(Harness):
         self, *, id_type: IdType = "uuid", token_digest: bool = False
     ) -> AsyncIterator[Store]:
         """Yield a store on fresh scratch tables; drop them after."""
-        prefix = f"us_{secrets.token_hex(4)}_"
+        self._stores += 1
+        prefix = f"{self.run_prefix}{self._stores}_"
         store = SQLAlchemyStore(
             self.url,
             id_type=id_type,
@@ -84,6 +89,7 @@ class SQLAlchemyHarness(Harness):
     async def stored_tokens(self, store: Store) -> set[str]:
         """Read the token column as stored."""
         assert isinstance(store, SQLAlchemyStore)
+        assert store.models.access_token is not None
         table = store.models.access_token.__table__
         async with store.engine.connect() as connection:
             rows = await connection.execute(select(table.c.token))

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Column, Select, bindparam, delete, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper, RelationshipProperty, attributes, contains_eager
+from sqlalchemy.orm import Mapper, RelationshipProperty, aliased, attributes, contains_eager
 
 from userstore import (
     OAUTH_ACCOUNT_FIELDS,
@@ -19,7 +19,6 @@ from userstore import (
     Schema,
     UserAlreadyExists,
     UserNotFound,
-    UserProtocol,
     UserStoreError,
     coerce_id,
     email_key,
@@ -34,7 +33,9 @@ from ._unit import ErrorMap, Unit
 
 __all__ = ["SQLAlchemyUserDatabase"]
 
-UP = TypeVar("UP", bound=UserProtocol[Any])
+UP = TypeVar("UP")
+"""The application's user model.  Unbound: mypy cannot see that ``Mapped[str]``
+columns satisfy ``UserProtocol``'s plain attributes, and models are declared once."""
 ID = TypeVar("ID")
 
 _USER_ERRORS: ErrorMap = {"unique": UserAlreadyExists, "foreign_key": UserNotFound}
@@ -156,7 +157,7 @@ def _link_order(account: Any) -> Any:
     return key.int if isinstance(key, uuid.UUID) else key
 
 
-class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
+class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
     """Users (and OAuth accounts) in the application's own SQLAlchemy models and session.
 
     A drop-in for fastapi-users-db-sqlalchemy's class of the same name: give it
@@ -210,6 +211,39 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[UP, ID], Generic[UP, ID]):
         if name is None or account is None:
             return None
         return await self._fetch(statement, {"name": name, "account": account})
+
+    async def list_users(self, *, after: Any = None, limit: int = 100) -> list[UP]:
+        """Return at most ``limit`` users whose id comes after ``after``, in the database's order.
+
+        Keyset paging, one statement per page: the page's users are chosen in a
+        subquery (``WHERE id > :after ORDER BY id LIMIT :limit``) and joined to
+        their OAuth accounts, so the order is the database's ``ORDER BY id``
+        (MariaDB's native UUID order is not Python's) and ``oauth_accounts`` come
+        loaded.  Pass the id of a page's last user to get the next page.
+        ``InvalidUserData`` if ``after`` is not a valid id or ``limit`` is below 1.
+        """
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise InvalidUserData("limit", "must be an int of at least 1")
+        pk = _primary_key(inspect(self.user_table))
+        page = select(self.user_table).order_by(pk).limit(limit)
+        if after is not None:
+            start = coerce_id(after, self._model.id_type, int_range=self._model.id_range)
+            if start is None:
+                raise InvalidUserData("after", f"not a valid {self._model.id_type} id")
+            page = page.where(pk > start)
+        rows = page.subquery()
+        user: Any = aliased(self.user_table, rows)
+        statement = select(user)
+        if self._model.accounts_key is not None:
+            accounts = getattr(user, self._model.accounts_key)
+            statement = statement.outerjoin(accounts).options(contains_eager(accounts))
+        statement = statement.order_by(rows.c[pk.key]).execution_options(populate_existing=True)
+        async with self._unit.read():
+            result = await self.session.execute(statement)
+            users: list[UP] = list(result.unique().scalars().all())
+        for found in users:
+            self._order_accounts(found)
+        return users
 
     async def _fetch(self, statement: Select[Any], params: dict[str, Any]) -> UP | None:
         async with self._unit.read():

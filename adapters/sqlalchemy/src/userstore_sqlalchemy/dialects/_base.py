@@ -6,7 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from sqlalchemy import CHAR, DateTime, String, Text
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
@@ -41,6 +41,9 @@ class DialectShim:
 
     dialect_names: ClassVar[tuple[str, ...]] = ()
 
+    default_port: ClassVar[int | None] = None
+    """The server's port when a URL names none."""
+
     # -- types ---------------------------------------------------------------------------
 
     def uuid_type(self, dialect: Dialect) -> TypeEngine[Any]:
@@ -64,6 +67,16 @@ class DialectShim:
         return String(length) if length is not None else Text()
 
     # -- connections ---------------------------------------------------------------------
+
+    def location(self, url: URL) -> str:
+        """Where ``url`` points, for messages: ``host:port`` (the default port if none is given)."""
+        port = url.port or self.default_port
+        host = url.host or "localhost"
+        return f"{host}:{port}" if port else host
+
+    def cannot_reach(self, url: URL, reason: str) -> str:
+        """Say in one line that the database at ``url`` cannot be reached, and why."""
+        return f"cannot reach {self.location(url)} ({reason})"
 
     def connection_setup(self, dialect: Dialect) -> list[str]:
         """Statements run once on every new connection (through the connect event)."""
@@ -98,6 +111,16 @@ class DialectShim:
     def is_unavailable(self, error: DBAPIError) -> bool:
         """Whether ``error`` means the server cannot be reached or the connection is gone."""
         return bool(error.connection_invalidated)
+
+    def message(self, error: DBAPIError) -> str:
+        """The first line of the driver's own message for ``error`` (for connection failures).
+
+        Only errors that carry no stored values go through this: failures to
+        connect or to create tables, never constraint violations.
+        """
+        exc = driver_error(error)
+        lines = str(exc).strip().splitlines()
+        return lines[0] if lines else type(exc).__name__
 
     # -- testing -------------------------------------------------------------------------
 

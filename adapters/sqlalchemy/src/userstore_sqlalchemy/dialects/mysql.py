@@ -63,6 +63,7 @@ class MySQLShim(DialectShim):
 
     name = "mysql"
     dialect_names: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
+    default_port: ClassVar[int | None] = 3306
 
     @staticmethod
     def is_mariadb(dialect: Dialect) -> bool:
@@ -124,6 +125,15 @@ class MySQLShim(DialectShim):
             return True
         exc = driver_error(error)
         return _code(exc) in _UNAVAILABLE or isinstance(exc, (OSError, ConnectionError))
+
+    def message(self, error: DBAPIError) -> str:
+        """The driver's message without its error number (``(2003, "Can't connect...")``)."""
+        exc = driver_error(error)
+        args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+        if len(args) > 1 and isinstance(args[0], int):
+            lines = str(args[1]).strip().splitlines()
+            return f"{lines[0] if lines else ''} [{args[0]}]".strip()
+        return super().message(error)
 
     async def sever(self, connection: AsyncConnection, admin: AsyncConnection) -> None:
         """``KILL`` the connection's thread id, from ``admin``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.exc import DBAPIError
 
 from ._base import DialectShim, Violation, driver_error
@@ -32,6 +32,14 @@ class SQLiteShim(DialectShim):
 
     name = "sqlite"
     dialect_names: ClassVar[tuple[str, ...]] = ("sqlite",)
+
+    def location(self, url: URL) -> str:
+        """The database file (or ``:memory:``)."""
+        return f"SQLite database {url.database or ':memory:'}"
+
+    def cannot_reach(self, url: URL, reason: str) -> str:
+        """Say that the database file cannot be opened, and why."""
+        return f"cannot open {self.location(url)} ({reason})"
 
     def connection_setup(self, dialect: Dialect) -> list[str]:
         """Foreign keys on, a 30 s busy timeout, WAL (a no-op for in-memory databases)."""
