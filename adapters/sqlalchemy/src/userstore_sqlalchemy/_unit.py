@@ -65,16 +65,23 @@ _REFUSALS = (UserAlreadyExists, OAuthAccountAlreadyLinked, AccessTokenAlreadyExi
 
 
 def install_shim(engine: Engine) -> DialectShim:
-    """Have every new connection of ``engine`` set up by its dialect's shim; return the shim."""
+    """Have every connection of ``engine`` set up by its dialect's shim; return the shim.
+
+    The setup runs when a connection is checked out of the pool and has not had
+    it yet: the connection is idle then, outside any transaction (SQLite ignores
+    ``PRAGMA foreign_keys`` inside one), and connections the pool opened before
+    userstore saw the engine get it too.
+    """
     shim = shim_for(engine.dialect)
     if engine in _engines:
         return shim
 
-    def on_connect(dbapi_connection: Any, record: Any) -> None:
-        shim.on_connect(dbapi_connection, engine.dialect)
-        record.info[_PREPARED] = True
+    def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if not record.info.get(_PREPARED):
+            shim.on_connect(dbapi_connection, engine.dialect)
+            record.info[_PREPARED] = True
 
-    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "checkout", on_checkout)
     _engines.add(engine)
     return shim
 
@@ -105,8 +112,7 @@ class Unit:
                 raise
             raise mapped from error
         raw = await connection.get_raw_connection()
-        if not raw.info.get(_PREPARED):
-            await self.shim.prepare(connection)
+        if not raw.info.get(_PREPARED) and await self.shim.prepare(connection):
             raw.info[_PREPARED] = True
         return connection
 

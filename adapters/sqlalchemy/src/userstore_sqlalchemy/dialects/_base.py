@@ -82,10 +82,14 @@ class DialectShim:
         """Statements run once on every new connection (through the connect event)."""
         return []
 
-    async def prepare(self, connection: AsyncConnection) -> None:
-        """Bring a connection userstore did not open to the state ``connection_setup`` gives."""
+    async def prepare(self, connection: AsyncConnection) -> bool:
+        """Set up a connection checked out before userstore saw its engine.
+
+        Returns whether the setup took; if not, the next checkout does it.
+        """
         for statement in self.connection_setup(connection.dialect):
             await connection.exec_driver_sql(statement)
+        return True
 
     def on_connect(self, dbapi_connection: DBAPIConnection, dialect: Dialect) -> None:
         """Run ``connection_setup`` on a new DBAPI connection."""

@@ -49,14 +49,18 @@ class SQLiteShim(DialectShim):
             "PRAGMA journal_mode = WAL",
         ]
 
-    async def prepare(self, connection: AsyncConnection) -> None:
-        """Switch foreign keys on for a connection opened before userstore saw its engine.
+    async def prepare(self, connection: AsyncConnection) -> bool:
+        """Switch foreign keys on for a connection checked out before userstore saw its engine.
 
-        ``PRAGMA foreign_keys`` is a no-op inside a transaction; the driver opens one
-        only before a write, and this runs before userstore's first statement.
+        ``PRAGMA foreign_keys`` is a no-op inside a transaction (the application may
+        have written first on this connection): the setting is read back, and if
+        it did not take, the connection stays unprepared so its next checkout,
+        outside any transaction, does it.
         """
         await connection.exec_driver_sql("PRAGMA foreign_keys = ON")
         await connection.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        result = await connection.exec_driver_sql("PRAGMA foreign_keys")
+        return bool(result.scalar())
 
     async def before_savepoint(self, connection: AsyncConnection) -> None:
         """Open the transaction the driver has deferred, so RELEASE does not commit it."""
