@@ -199,12 +199,8 @@ class Text(str):
         (USERS, USER, "id", str(uuid.UUID(int=1)), "expected UUID, got str"),
         (USERS, USER, "id", uuid.UUID(int=1).bytes, "expected UUID, got bytes"),
         (USERS, USER, "id", 1, "expected UUID, got int"),
-        (INT_USERS, USER, "id", True, "expected int, got bool"),
-        (INT_USERS, USER, "id", "1", "expected int, got str"),
-        (INT_USERS, USER, "id", 1.0, "expected int, got float"),
-        (INT_USERS, USER, "id", uuid.UUID(int=1), "expected int, got UUID"),
-        (INT_USERS, USER, "id", 2**63, f"outside the range {INT64_MIN}..{INT64_MAX}"),
-        (INT_USERS, USER, "id", INT64_MIN - 1, f"outside the range {INT64_MIN}..{INT64_MAX}"),
+        (INT_USERS, USER, "id", 1, "cannot be set"),
+        (INT_USERS, USER, "id", True, "cannot be set"),
         (OAUTH_ACCOUNT_FIELDS, ACCOUNT, "expires_at", True, "expected int or None, got bool"),
         (OAUTH_ACCOUNT_FIELDS, ACCOUNT, "expires_at", 1.5, "expected int or None, got float"),
         (OAUTH_ACCOUNT_FIELDS, ACCOUNT, "expires_at", "1", "expected int or None, got str"),
@@ -240,9 +236,8 @@ def test_accepted_values_come_back_normalised() -> None:
     clean = OAUTH_ACCOUNT_FIELDS.validate_create({**ACCOUNT, "expires_at": Flag.ON})
     assert type(clean["expires_at"]) is int
     assert clean["expires_at"] == 1
-    clean = INT_USERS.validate_create({**USER, "id": INT64_MAX, "is_active": False})
-    assert (clean["id"], clean["is_active"]) == (INT64_MAX, False)
-    assert INT_USERS.validate_update({"id": INT64_MIN}) == {"id": INT64_MIN}
+    clean = INT_USERS.validate_create({**USER, "is_active": False})
+    assert clean["is_active"] is False
     assert OAUTH_ACCOUNT_FIELDS.validate_update({"expires_at": None, "refresh_token": None}) == {
         "expires_at": None,
         "refresh_token": None,
@@ -252,9 +247,10 @@ def test_accepted_values_come_back_normalised() -> None:
 def test_id_rules() -> None:
     assert id_rule("uuid").types == (uuid.UUID,)
     assert id_rule("int").types == (int,)
-    for kind in ("uuid", "int"):
-        rule = id_rule(kind)
-        assert (rule.name, rule.required, rule.writable) == ("id", False, True)
+    uuid_rule, int_rule = id_rule("uuid"), id_rule("int")
+    assert (uuid_rule.name, uuid_rule.required, uuid_rule.writable) == ("id", False, True)
+    # the database picks integer ids: autoincrement reacts differently to given ones
+    assert (int_rule.name, int_rule.required, int_rule.writable) == ("id", False, False)
     small = id_rule("int", int_range=(1, 2**31 - 1))
     assert small.check(2**31 - 1) == 2**31 - 1
     with pytest.raises(InvalidUserData, match=r"^id: outside the range 1\.\.2147483647$"):

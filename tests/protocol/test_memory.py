@@ -1,6 +1,7 @@
 """What the in-memory adapter does beyond the conformance suite."""
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -9,7 +10,6 @@ from userstore import (
     FieldRule,
     InvalidUserData,
     StoreUnavailable,
-    UserAlreadyExists,
     connect,
 )
 from userstore.memory import MemoryStore, MemoryUser
@@ -191,24 +191,27 @@ async def test_int_ids_count_up_from_one_and_are_not_reused() -> None:
         assert all(a.user_id == 4 for a in user.oauth_accounts)
 
 
-async def test_explicit_int_id_moves_the_sequence_on() -> None:
+async def test_integer_ids_are_always_picked_by_the_store() -> None:
     store = memory(id_type="int")
     async with store.session() as s:
-        explicit = await s.users.create({**USER, "id": 10})
-        after = await s.users.create({**USER, "email": "after@example.com"})
-        assert (explicit.id, after.id) == (10, 11)
-        with pytest.raises(UserAlreadyExists):
-            await s.users.create({**USER, "email": "other@example.com", "id": 10})
+        with pytest.raises(InvalidUserData) as info:
+            await s.users.create({**USER, "id": 10})
+        assert (info.value.field, info.value.reason) == ("id", "cannot be set")
+        first = await s.users.create(USER)
+        second = await s.users.create({**USER, "email": "after@example.com"})
+        assert (first.id, second.id) == (1, 2)
+        with pytest.raises(InvalidUserData):
+            await s.users.update(first, {"id": first.id})
 
 
-async def test_id_cannot_be_changed_by_update() -> None:
-    store = memory(id_type="int")
+async def test_uuid_id_cannot_be_changed_by_update() -> None:
+    store = memory()
     async with store.session() as s:
         user = await s.users.create(USER)
         same = await s.users.update(user, {"id": user.id})
-        assert same.id == 1
+        assert same.id == user.id
         with pytest.raises(InvalidUserData) as info:
-            await s.users.update(user, {"id": 2})
+            await s.users.update(user, {"id": uuid.uuid4()})
         assert (info.value.field, info.value.reason) == ("id", "cannot be changed")
 
 

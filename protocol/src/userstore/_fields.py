@@ -191,10 +191,15 @@ def check_aware_datetime(field: str, value: Any) -> dt.datetime:
 
 
 def id_rule(id_type: IdType, *, int_range: tuple[int, int] = INT64) -> FieldRule:
-    """Return the rule for an ``id`` field of the given kind (never required: ids are generated)."""
+    """Return the rule for an ``id`` field of the given kind (never required: ids are generated).
+
+    A UUID may be given on create.  An integer id may not: each backend's
+    autoincrement reacts differently to one (PostgreSQL's sequence does not move
+    past it, MySQL stores the next value for 0), so the database always picks it.
+    """
     if id_type == "uuid":
         return FieldRule("id", (uuid.UUID,))
-    return FieldRule("id", (int,), int_range=int_range)
+    return FieldRule("id", (int,), int_range=int_range, writable=False)
 
 
 def coerce_id(value: Any, id_type: IdType, *, int_range: tuple[int, int] = INT64) -> Any:

@@ -123,10 +123,14 @@ class MemoryStore(Store):
             raise ValueError(f"id_type must be 'uuid' or 'int', not {id_type!r}")
         self.id_type = id_type
         self.token_digest = token_digest
-        self.user_schema = user_fields(id_type).with_rules(extra_user_fields)
-        self.oauth_schema = OAUTH_ACCOUNT_FIELDS.with_rules([id_rule(id_type)])
+        # email_key and user_id are set by the store, as columns of the SQL models are
+        fixed = [FieldRule("email_key", (str,), writable=False)]
+        self.user_schema = user_fields(id_type).with_rules([*fixed, *extra_user_fields])
+        self.oauth_schema = OAUTH_ACCOUNT_FIELDS.with_rules(
+            [id_rule(id_type), FieldRule("user_id", (object,), writable=False)]
+        )
         self.token_schema = ACCESS_TOKEN_FIELDS.with_rules(
-            [dataclasses.replace(id_rule(id_type), name="user_id", required=True)]
+            [dataclasses.replace(id_rule(id_type), name="user_id", required=True, writable=True)]
         )
         self._state = _State()
         self._lock = asyncio.Lock()
@@ -266,8 +270,10 @@ class MemoryUserDatabase(BaseUserDatabase[MemoryUser, Any]):
     async def get(self, id: Any) -> MemoryUser | None:
         """Return the user with this id, or ``None``."""
         key = coerce_id(id, self._id_type)
+        if key is None:
+            return None
         state = self._session.read()
-        row = state.users.get(key) if key is not None else None
+        row = state.users.get(key)
         return _user_object(state, row) if row else None
 
     async def list_users(self, *, after: Any = None, limit: int = 100) -> list[MemoryUser]:
@@ -285,17 +291,19 @@ class MemoryUserDatabase(BaseUserDatabase[MemoryUser, Any]):
     async def get_by_email(self, email: str) -> MemoryUser | None:
         """Return the user whose email key matches, or ``None``."""
         key = lookup_email_key(email, self._schema.rules["email"])
+        if key is None:
+            return None
         state = self._session.read()
-        user_id = state.user_by_key.get(key) if key is not None else None
+        user_id = state.user_by_key.get(key)
         return _user_object(state, state.users[user_id]) if user_id is not None else None
 
     async def get_by_oauth_account(self, oauth: str, account_id: str) -> MemoryUser | None:
         """Return the user linked to the account, compared exactly, or ``None``."""
         name = lookup_string(oauth, self._oauth_schema.rules["oauth_name"])
         acct = lookup_string(account_id, self._oauth_schema.rules["account_id"])
-        state = self._session.read()
         if name is None or acct is None:
             return None
+        state = self._session.read()
         account = state.account_by_link.get((name, acct))
         if account is None:
             return None
@@ -443,9 +451,11 @@ class MemoryAccessTokenDatabase(BaseAccessTokenDatabase[MemoryAccessToken]):
         if max_age is not None:
             max_age = check_aware_datetime("max_age", max_age)
         clear = lookup_string(token, self._schema.rules["token"])
+        if clear is None:
+            return None
         state = self._session.read()
-        row = state.tokens.get(self._key(clear)) if clear is not None else None
-        if clear is None or row is None:
+        row = state.tokens.get(self._key(clear))
+        if row is None:
             return None
         if max_age is not None and row["created_at"] < max_age:
             return None
@@ -469,6 +479,8 @@ class MemoryAccessTokenDatabase(BaseAccessTokenDatabase[MemoryAccessToken]):
     ) -> MemoryAccessToken:
         """Apply the update to the stored token and to ``access_token``; return it."""
         data = self._schema.validate_update(update_dict)
+        if "token" in data:
+            raise InvalidUserData("token", "cannot be changed; create a new token")
         async with self._session.write() as state:
             old = self._key(access_token.token)
             row = state.tokens.get(old)

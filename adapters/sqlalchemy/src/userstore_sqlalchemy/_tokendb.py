@@ -60,7 +60,9 @@ def _derive(table: type[Any]) -> _TokenModel:
     user_id = mapper.columns["user_id"]
     kind = id_kind(user_id)
     bounds = int_range(user_id) if kind == "int" else (0, 0)
-    rule = dataclasses.replace(id_rule(kind, int_range=bounds), name="user_id", required=True)
+    rule = dataclasses.replace(
+        id_rule(kind, int_range=bounds), name="user_id", required=True, writable=True
+    )
     schema = model_schema(mapper, ACCESS_TOKEN_FIELDS.with_rules([rule]))
     base = select(table).where(table.token == bindparam("token"))
     base = base.execution_options(populate_existing=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, UniqueConstraint, event
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Table, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Mapper, declared_attr, mapped_column
 
 from userstore import EMAIL_KEY_MAX_LENGTH, email_key
@@ -113,6 +113,19 @@ def _add_link_constraint(mapper: Mapper[Any], cls: type[Any]) -> None:
                 name=oauth_unique_name(table.name),  # type: ignore[attr-defined]
             )
         )
+
+
+@event.listens_for(SQLAlchemyBaseUserTable, "instrument_class", propagate=True)
+@event.listens_for(SQLAlchemyBaseOAuthAccountTable, "instrument_class", propagate=True)
+def _never_reuse_ids(mapper: Mapper[Any], cls: type[Any]) -> None:
+    # SQLite hands a deleted maximum rowid out again unless the table says
+    # AUTOINCREMENT; a new user must never inherit a deleted user's id (a token
+    # or JWT naming it would log them in).  Other dialects ignore the option.
+    table: Any = mapper.local_table
+    if isinstance(table, Table) and len(table.primary_key.columns) == 1:
+        (column,) = table.primary_key.columns
+        if isinstance(column.type, Integer):
+            table.dialect_kwargs["sqlite_autoincrement"] = True
 
 
 def _sync_email_key(mapper: Mapper[Any], connection: Any, target: Any) -> None:

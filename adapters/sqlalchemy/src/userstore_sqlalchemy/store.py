@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, NoReturn
 
-from sqlalchemy import ForeignKey, Integer, MetaData, inspect
+from sqlalchemy import BigInteger, ForeignKey, Integer, MetaData, inspect
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, mapped_column, registry, relationship
@@ -79,7 +79,10 @@ def build_models(*, table_prefix: str = "", id_type: IdType = "uuid") -> Default
         pass
 
     user_name = f"{table_prefix}user"
-    id_column_type: Any = GUID if id_type == "uuid" else Integer
+    # 64-bit integer ids, as the memory adapter has; SQLite's rowid alias must be INTEGER
+    id_column_type: Any = (
+        GUID if id_type == "uuid" else BigInteger().with_variant(Integer, "sqlite")
+    )
     account_base: Any = (
         SQLAlchemyBaseOAuthAccountTableUUID
         if id_type == "uuid"
@@ -101,8 +104,8 @@ def build_models(*, table_prefix: str = "", id_type: IdType = "uuid") -> Default
     }
     user_attrs: dict[str, Any] = {"__tablename__": user_name}
     if id_type == "int":
-        account_attrs["id"] = mapped_column(Integer, primary_key=True, autoincrement=True)
-        user_attrs["id"] = mapped_column(Integer, primary_key=True, autoincrement=True)
+        account_attrs["id"] = mapped_column(id_column_type, primary_key=True, autoincrement=True)
+        user_attrs["id"] = mapped_column(id_column_type, primary_key=True, autoincrement=True)
     oauth_account = type("OAuthAccount", (account_base, Base), account_attrs)
     user_attrs["oauth_accounts"] = relationship(oauth_account, lazy="raise", passive_deletes=True)
     user = type("User", (user_base, Base), user_attrs)

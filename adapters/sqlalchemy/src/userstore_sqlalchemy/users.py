@@ -403,10 +403,12 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
             columns = ", ".join(str(c.name) for c in mapper.primary_key)
             raise error(f"unique key {table_name}({columns}) is taken")
 
-    @staticmethod
-    def _refuse_id_change(data: dict[str, Any], obj: Any) -> None:
+    @classmethod
+    def _refuse_id_change(cls, data: dict[str, Any], obj: Any) -> None:
         if "id" in data:
-            raise InvalidUserData("id", "cannot be changed")
+            if data["id"] != cls._identity(obj):
+                raise InvalidUserData("id", "cannot be changed")
+            del data["id"]
 
     async def _own(self, user: Any) -> None:
         """Attach ``user`` to the session and make sure it is fully loaded (I/O only if not)."""

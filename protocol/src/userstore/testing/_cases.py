@@ -114,6 +114,22 @@ async def case_int_ids(ctx: CaseContext) -> None:
     ctx.expect(type(token.user_id) is int, "token user_id is int")
 
 
+@case(2, "integer ids are picked by the store and never handed out again", id_type="int")
+async def case_int_ids_not_reused(ctx: CaseContext) -> None:
+    async with ctx.session() as s:
+        await s.users.create(ctx.user("first@example.com"))
+        last = await s.users.create(ctx.user("last@example.com"))
+        await s.users.delete(last)
+        after = await s.users.create(ctx.user("after@example.com"))
+        ctx.observe(f"deleted id {last.id}, next id {after.id}")
+        ctx.expect(after.id > last.id, f"a deleted id came back: {after.id} after {last.id}")
+        exc = await ctx.expect_raises(
+            InvalidUserData, s.users.create(ctx.user("given@example.com", id=after.id + 5)), "id"
+        )
+        ctx.expect_equal(getattr(exc, "field", None), "id", "InvalidUserData.field")
+        ctx.expect_equal(await s.users.get_by_email("given@example.com"), None, "nothing written")
+
+
 @case(2, "get() of a value that is no valid UUID id returns None; a UUID string finds")
 async def case_get_invalid_uuid(ctx: CaseContext) -> None:
     async with ctx.session() as s:
