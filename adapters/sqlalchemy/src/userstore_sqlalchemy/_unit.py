@@ -250,13 +250,17 @@ def _network_reason(error: BaseException) -> str:
 
 
 def raise_translated(mapped: UserStoreError, error: BaseException) -> NoReturn:
-    """Raise ``mapped``; an expected refusal hides the driver error, whose text holds values.
+    """Raise ``mapped`` without exposing the values the failed statement carried.
 
     A duplicate-key message names the key's value (an email, an access token), so
-    constraint errors are raised without their cause; unexpected errors keep it.
+    constraint errors are raised without their cause.  Other errors keep the
+    driver's own exception as their cause, not SQLAlchemy's wrapper, whose text
+    lists the statement's parameters (a hashed password, a provider token).
     """
     if isinstance(mapped, _REFUSALS):
         raise mapped from None
+    if isinstance(error, sa_exc.StatementError) and isinstance(error.orig, BaseException):
+        raise mapped from error.orig
     raise mapped from error
 
 

@@ -9,6 +9,7 @@ mixins are found in the base's registry (:func:`discover_models`), and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -31,7 +32,7 @@ from userstore import (
 )
 
 from ._rules import id_kind
-from ._unit import clean_objects, connect_error, restore, snapshot
+from ._unit import Unit, clean_objects, connect_error, raise_translated, restore, snapshot
 from .access_token import SQLAlchemyAccessTokenDatabase, SQLAlchemyBaseAccessTokenTable
 from .dialects import shim_for
 from .engine import async_url, create_engine
@@ -195,16 +196,37 @@ class SQLAlchemyStoreSession(StoreSession):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        """Open a transaction on the session (ending the one lookups began, if any)."""
-        if self.session.in_transaction():
-            await self.session.commit()
+        """Open a transaction on the session (ending the one lookups began, if any).
+
+        The block's own exceptions pass through unchanged (after the rollback); a
+        failure to begin or commit is translated like any call's, so a connection
+        lost at the end of the block raises ``StoreUnavailable``.
+        """
+        unit = self.users._unit
+        try:
+            if self.session.in_transaction():
+                await self.session.commit()
+        except Exception as error:
+            await self._fail(unit, error)
         held = snapshot(clean_objects(self.session))
+        block_done = False
         try:
             async with self.session.begin():
                 yield
-        except BaseException:
+                block_done = True
+        except BaseException as error:
             restore(held)  # the rollback expired them; they hold the committed values again
+            if block_done and isinstance(error, Exception):
+                await self._fail(unit, error)
             raise
+
+    async def _fail(self, unit: Unit, error: Exception) -> NoReturn:
+        mapped = unit.translate(error, {})
+        if mapped is None or mapped is error:
+            raise error
+        with contextlib.suppress(Exception):
+            await self.session.rollback()
+        raise_translated(mapped, error)
 
     async def list_users(self, *, after: Any = None, limit: int = 100) -> list[Any]:
         """Return the next page of users in the database's id order; one statement.
