@@ -128,6 +128,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         clear = data["token"]
         data["token"] = self._stored(clear)
         data.setdefault("created_at", now_utc())
+        self._unit.refuse_held_key(self.access_token_table, data["token"], AccessTokenAlreadyExists)
         token = self.access_token_table(**data)
         async with self._unit.write(_TOKEN_ERRORS, keep=[token], table=self._table):
             self.session.add(token)

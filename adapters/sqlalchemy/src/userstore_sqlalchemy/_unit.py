@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
-from sqlalchemy import MetaData, Table, UniqueConstraint, event
+from sqlalchemy import MetaData, Table, UniqueConstraint, event, inspect
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -115,6 +115,20 @@ class Unit:
         if not raw.info.get(_PREPARED) and await self.shim.prepare(connection):
             raw.info[_PREPARED] = True
         return connection
+
+    def refuse_held_key(self, model: Any, key: Any, error: type[UserStoreError]) -> None:
+        """Refuse a primary key the session already holds an object for.
+
+        The row exists, so the INSERT would fail; the flush would first warn with
+        the key in the message (a clear access token), so refuse before it.
+        """
+        if key is None:
+            return
+        mapper: Mapper[Any] = inspect(model)
+        if mapper.identity_key_from_primary_key((key,)) in self.session.sync_session.identity_map:
+            table_name = getattr(mapper.local_table, "name", "?")
+            columns = ", ".join(str(c.name) for c in mapper.primary_key)
+            raise error(f"unique key {table_name}({columns}) is taken")
 
     def in_caller_transaction(self) -> bool:
         """Whether the caller opened the session's transaction (``session.begin()``)."""

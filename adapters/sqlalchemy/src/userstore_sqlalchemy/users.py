@@ -265,7 +265,7 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
     async def create(self, create_dict: dict[str, Any]) -> UP:
         """Insert a user (one INSERT, then COMMIT); ``UserAlreadyExists`` if its key is taken."""
         data = self._model.user_schema.validate_create(create_dict)
-        self._refuse_known_id(self.user_table, data, UserAlreadyExists)
+        self._unit.refuse_held_key(self.user_table, data.get("id"), UserAlreadyExists)
         user = self.user_table(**data)
         user.email_key = email_key(data["email"])  # type: ignore[attr-defined]
         async with self._unit.write(_USER_ERRORS, keep=[user], table=self._user_table):
@@ -325,7 +325,9 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
         """Link an account (one INSERT, then COMMIT); ``OAuthAccountAlreadyLinked`` if linked."""
         key = self._accounts_key()
         data = self._model.account_schema.validate_create(create_dict)
-        self._refuse_known_id(self.oauth_account_table, data, OAuthAccountAlreadyLinked)
+        self._unit.refuse_held_key(
+            self.oauth_account_table, data.get("id"), OAuthAccountAlreadyLinked
+        )
         async with self._unit.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_table):
             await self._own(user)
             account = self.oauth_account_table(**data)  # type: ignore[misc]
@@ -389,19 +391,6 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
         if identity is not None:
             return identity[0]
         return obj.id
-
-    def _refuse_known_id(
-        self, table: Any, data: dict[str, Any], error: type[UserStoreError]
-    ) -> None:
-        """Refuse an explicit id the session already holds (the flush would only warn)."""
-        if data.get("id") is None:
-            return
-        mapper: Mapper[Any] = inspect(table)
-        key = mapper.identity_key_from_primary_key((data["id"],))
-        if key in self.session.sync_session.identity_map:
-            table_name = getattr(mapper.local_table, "name", "?")
-            columns = ", ".join(str(c.name) for c in mapper.primary_key)
-            raise error(f"unique key {table_name}({columns}) is taken")
 
     @classmethod
     def _refuse_id_change(cls, data: dict[str, Any], obj: Any) -> None:
