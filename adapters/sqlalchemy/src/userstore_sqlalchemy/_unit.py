@@ -28,7 +28,7 @@ from sqlalchemy import MetaData, Table, UniqueConstraint, event, inspect
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import Mapper, SessionTransactionOrigin, attributes, object_session
+from sqlalchemy.orm import Mapper, SessionTransactionOrigin, attributes
 from sqlalchemy.orm.exc import StaleDataError
 
 from userstore import (
@@ -353,8 +353,3 @@ def restore(taken: Snapshot) -> None:
         for key, value in values.items():
             if key in manager:
                 attributes.set_committed_value(obj, key, value)
-
-
-def attached(session: AsyncSession, obj: Any) -> bool:
-    """Whether ``obj`` belongs to ``session``."""
-    return object_session(obj) is session.sync_session

@@ -48,7 +48,6 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
     (``pip install 'userstore-sqlalchemy[postgres]'``).
     """
     parsed = async_url(url)
-    options.setdefault("pool_pre_ping", False)
     try:
         engine = create_async_engine(parsed, **options)
     except ModuleNotFoundError as error:

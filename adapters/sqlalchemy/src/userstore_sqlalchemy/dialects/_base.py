@@ -37,7 +37,7 @@ class DialectShim:
     """Defaults that suit a standards-following backend; subclasses override what differs."""
 
     name: ClassVar[str]
-    """The SQLAlchemy dialect names this shim serves are listed in ``dialect_names``."""
+    """The backend's name in messages (``sqlite``, ``postgresql``, ``mysql``)."""
 
     dialect_names: ClassVar[tuple[str, ...]] = ()
 
