@@ -28,7 +28,12 @@ def _app_database(path: Path) -> None:
 
 def _app_state(path: Path) -> tuple[list[str], list[tuple[object, ...]], list[tuple[object, ...]]]:
     with sqlite3.connect(path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        # sqlite_sequence is SQLite's own (AUTOINCREMENT tables create it), not the app's
+        tables = [
+            r[0]
+            for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if not r[0].startswith("sqlite_")
+        ]
         users = list(db.execute('SELECT * FROM "user"'))
         orders = list(db.execute("SELECT * FROM orders"))
     return sorted(tables), users, orders
