@@ -1,0 +1,361 @@
+"""The results: a markdown report, a JSON dump and a PNG of the scale curves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import sqlite3
+import statistics
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TITLES", "load_average", "machine", "plot_scale", "render", "versions"]
+
+TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MariaDB"}
+IMPL_TITLES = {"raw": "raw driver", "orm": "SA ORM", "userstore": "userstore", "fudb": "fudb 7"}
+PACKAGES = (
+    "userstore-sqlalchemy",
+    "fastapi-users-db-sqlalchemy",
+    "SQLAlchemy",
+    "asyncpg",
+    "aiomysql",
+    "PyMySQL",
+    "aiosqlite",
+    "greenlet",
+)
+TARGET_RAW = 1.5
+TARGET_FUDB_WRITES = 3.0
+TARGET_FUDB_LOOKUPS = 1.5
+TARGET_SCALE = 1.5
+WRITES = ("create", "update")
+LOOKUPS = ("get", "get_by_email", "get_by_oauth_account", "get_by_token")
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "?"
+    memory = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": memory,
+        "os": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "sqlite": sqlite3.sqlite_version,
+    }
+
+
+def versions() -> str:
+    def version(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    return ", ".join(f"{name} {version(name)}" for name in PACKAGES)
+
+
+def _us(value: float) -> str:
+    if value != value:  # NaN
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if a == a and b == b and b else "-"
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def render(results: dict[str, Any]) -> str:
+    """The markdown report of one run."""
+    meta = results["meta"]
+    lines = [
+        f"# userstore benchmarks ({meta['mode']} run)",
+        "",
+        f"Run {meta['started']} to {meta['finished']} (UTC) with `{meta['command']}`.",
+        "",
+        f"- Machine: {meta['machine']['cpu']}, {meta['machine']['memory']} RAM, "
+        f"{meta['machine']['os']}; {meta['machine']['python']}.",
+        f"- Load average (1 / 5 / 15 min): {meta['load_start']} at the start, "
+        f"{meta['load_end']} at the end; "
+        + ", ".join(
+            f"{load} as {TITLES[b]} started" for b, load in meta.get("load_per_backend", {}).items()
+        )
+        + ".",
+        f"- Versions: {meta['versions']}; sqlite3 library {meta['machine']['sqlite']}; "
+        f"userstore from {meta['source']}.",
+        "- Servers: " + "; ".join(f"{TITLES[b]} {s}" for b, s in meta["servers"].items()) + ".",
+        "",
+        "Implementations: **raw driver** (asyncpg / aiomysql / aiosqlite) sending the SQL "
+        "userstore sends, in the same transactions (asyncpg `BEGIN`…`COMMIT`/`ROLLBACK` as "
+        "SQLAlchemy's dialect does; aiomysql and aiosqlite ending each call with "
+        "`commit()`/`rollback()`), with the connection settings of userstore's dialect shim, "
+        "on one connection held for the run: the floor. **SA ORM**: SQLAlchemy's ORM alone "
+        "sending the same statements on userstore's models, one session per call: the floor "
+        "of any ORM-based adapter. **userstore** and **fudb 7** "
+        "(fastapi-users-db-sqlalchemy 7): each adapter on its own mixins' tables, wired as "
+        "in the FastAPI Users tutorial (plain `create_async_engine(url)`, "
+        "`async_sessionmaker(engine, expire_on_commit=False)`), one session and one adapter "
+        "object per call, as a request does; the session's open and close are in the time.",
+        "",
+    ]
+    lines += _operations_section(results)
+    if results.get("scale"):
+        lines += _scale_section(results)
+    if results.get("concurrency"):
+        lines += _concurrency_section(results)
+    lines += _targets_section(results)
+    return "\n".join(lines) + "\n"
+
+
+def _operations_section(results: dict[str, Any]) -> list[str]:
+    meta = results["meta"]
+    lines = [
+        "## Per call: one connection, sequential calls",
+        "",
+        f"Median µs per call over {meta['iterations']} calls per implementation and "
+        f"operation (after {meta['warmup']} warm-up calls), the implementations interleaved "
+        f"round-robin, on {meta['seeded']:,} users that each have an OAuth account and an "
+        "access token. Round trips are counted through a TCP relay (a burst of client bytes "
+        "after the server spoke); on SQLite they are `statements run / hops to aiosqlite's "
+        "thread` (from SQLite's trace callback; the DELETE's foreign-key cascades not "
+        "counted), over the last calls of a separate pass.",
+        "",
+    ]
+    for backend, data in results["operations"].items():
+        impls = [n for n in IMPL_TITLES if n in data["median_us"]["create"]]
+        header = [
+            "operation",
+            *(IMPL_TITLES[n] for n in impls),
+            "userstore / raw",
+            "userstore / SA ORM",
+            "fudb / userstore",
+            "round trips: " + " · ".join(IMPL_TITLES[n] for n in impls),
+        ]
+        lines += [f"### {TITLES[backend]}", "", _row(header), "|" + "---|" * len(header)]
+        for op, medians in data["median_us"].items():
+            lines.append(
+                _row(
+                    [
+                        op,
+                        *(_us(medians[n]) for n in impls),
+                        _ratio(medians.get("userstore", 0), medians.get("raw", 0)),
+                        _ratio(medians.get("userstore", 0), medians.get("orm", 0)),
+                        _ratio(medians.get("fudb", 0), medians.get("userstore", 0)),
+                        " · ".join(data["round_trips"][op].get(n, "-") for n in impls),
+                    ]
+                )
+            )
+        misses = {n: m for n, m in data["misses"].items() if m}
+        if misses:
+            lines.append(f"\nLookups that found nothing: {misses}.")
+        lines.append("")
+    return lines
+
+
+def _scale_section(results: dict[str, Any]) -> list[str]:
+    meta = results["meta"]
+    sizes: list[int] = meta["scale_sizes"]
+    lines = [
+        "## Lookups as the user table grows",
+        "",
+        "Median µs per lookup (one connection, sequential, interleaved; each implementation "
+        "drawing its own random users), every user with one OAuth account, rows bulk-loaded "
+        "through the driver's fast path (asyncpg `copy_records_to_table`, aiomysql "
+        "`executemany` multi-row INSERTs, aiosqlite `executemany` in one transaction), then "
+        f"ANALYZEd. Up to {meta['scale_rounds']} lookups per point; an implementation stops "
+        f"early once it has spent {meta['scale_budget_s']:g} s at one point (fudb's full "
+        "scans), with at least "
+        f"{meta['scale_min_samples']} samples. Plot: `{meta['plot']}`.",
+        "",
+    ]
+    header = [
+        "backend",
+        "lookup",
+        "implementation",
+        *(f"{size:,} users" for size in sizes),
+        f"{sizes[-1]:,} / {sizes[0]:,}",
+        "samples",
+    ]
+    lines += [_row(header), "|" + "---|" * len(header)]
+    for backend, data in results["scale"].items():
+        for op, per_impl in data["samples_us"].items():
+            for name, per_size in per_impl.items():
+                medians = [_median(per_size.get(str(size), [])) for size in sizes]
+                counts = [len(per_size.get(str(size), [])) for size in sizes]
+                lines.append(
+                    _row(
+                        [
+                            TITLES[backend],
+                            op,
+                            IMPL_TITLES[name],
+                            *(_us(m) for m in medians),
+                            _ratio(medians[-1], medians[0]),
+                            "-".join(str(c) for c in sorted({min(counts), max(counts)})),
+                        ]
+                    )
+                )
+    loads = "; ".join(
+        f"{TITLES[b]}: " + ", ".join(f"{int(s):,} in {t:.0f} s" for s, t in d["load_s"].items())
+        for b, d in results["scale"].items()
+    )
+    lines += ["", f"Load times (both schemas, cumulative sizes): {loads}.", ""]
+    return lines
+
+
+def _concurrency_section(results: dict[str, Any]) -> list[str]:
+    meta = results["meta"]
+    plan = meta["concurrency"]
+    lines = [
+        "## Concurrency",
+        "",
+        f"{plan['tasks']} tasks over a pool of {plan['pool_size']} connections, each task "
+        f"looping over one workload for {plan['duration_s']:g} s, {plan['repeats']} runs per "
+        "implementation alternating (the median run shown). get_by_email: random seeded "
+        "users; create: new users. userstore: `create_async_engine(url, pool_size=10, "
+        "max_overflow=0)`, a session per call; raw: asyncpg's / aiomysql's pool (asyncpg's "
+        "reset query on release skipped, as every call ends its transaction).",
+        "",
+    ]
+    header = [
+        "backend",
+        "workload",
+        "raw calls/s",
+        "userstore calls/s",
+        "userstore / raw throughput",
+        "raw p50 / p99 ms",
+        "userstore p50 / p99 ms",
+    ]
+    lines += [_row(header), "|" + "---|" * len(header)]
+    for backend, data in results["concurrency"].items():
+        for workload, per_impl in data.items():
+            cells: dict[str, tuple[float, str]] = {}
+            for name, runs in per_impl.items():
+                run = sorted(runs, key=lambda r: r["per_second"])[len(runs) // 2]
+                latencies = sorted(run["latencies_us"])
+                p50 = latencies[len(latencies) // 2] / 1000
+                p99 = latencies[int(len(latencies) * 0.99)] / 1000
+                cells[name] = (run["per_second"], f"{p50:.1f} / {p99:.1f}")
+            lines.append(
+                _row(
+                    [
+                        TITLES[backend],
+                        workload,
+                        f"{cells['raw'][0]:,.0f}",
+                        f"{cells['userstore'][0]:,.0f}",
+                        _ratio(cells["userstore"][0], cells["raw"][0]),
+                        cells["raw"][1],
+                        cells["userstore"][1],
+                    ]
+                )
+            )
+    lines.append("")
+    return lines
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str, float, bool]]:
+    """``(target, backend, operation, value, met)`` for every target of the issue."""
+    found = []
+    for backend, data in results["operations"].items():
+        for op, medians in data["median_us"].items():
+            if "raw" in medians:
+                value = medians["userstore"] / medians["raw"]
+                found.append((f"userstore / raw ≤ {TARGET_RAW}", backend, op, value, value <= 1.5))
+            if "fudb" in medians and op in (*WRITES, *LOOKUPS):
+                value = medians["fudb"] / medians["userstore"]
+                goal = TARGET_FUDB_WRITES if op in WRITES else TARGET_FUDB_LOOKUPS
+                found.append((f"fudb / userstore ≥ {goal}", backend, op, value, value >= goal))
+    for backend, data in (results.get("scale") or {}).items():
+        sizes = results["meta"]["scale_sizes"]
+        for op, per_impl in data["samples_us"].items():
+            per_size = per_impl["userstore"]
+            value = _median(per_size[str(sizes[-1])]) / _median(per_size[str(sizes[0])])
+            label = f"userstore at {sizes[-1]:,} / at {sizes[0]:,} users ≤ {TARGET_SCALE}"
+            found.append((label, backend, op, value, value <= TARGET_SCALE))
+    return found
+
+
+def _targets_section(results: dict[str, Any]) -> list[str]:
+    rows = targets(results)
+    missed = [r for r in rows if not r[4]]
+    lines = [
+        "## Targets",
+        "",
+        f"{len(rows) - len(missed)} of {len(rows)} met. Missed:",
+        "",
+    ]
+    if not missed:
+        return [*lines[:-2], ""]
+    header = ["target", "backend", "operation", "measured"]
+    lines += [_row(header), "|" + "---|" * len(header)]
+    lines += [
+        _row([target, TITLES[backend], op, f"{value:.2f}"])
+        for target, backend, op, value, _ in missed
+    ]
+    lines.append("")
+    return lines
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def plot_scale(results: dict[str, Any], path: Path) -> bool:
+    """Plot µs per lookup against users, per backend and lookup; ``False`` without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    scale = results["scale"]
+    sizes = results["meta"]["scale_sizes"]
+    backends = list(scale)
+    ops = list(next(iter(scale.values()))["samples_us"])
+    figure, axes = plt.subplots(
+        len(ops), len(backends), figsize=(4.2 * len(backends), 3.4 * len(ops)), squeeze=False
+    )
+    for column, backend in enumerate(backends):
+        for row, op in enumerate(ops):
+            axis = axes[row][column]
+            for name, per_size in scale[backend]["samples_us"][op].items():
+                medians = [_median(per_size[str(size)]) for size in sizes]
+                axis.plot(sizes, medians, marker="o", label=IMPL_TITLES[name])
+            axis.set_xscale("log")
+            axis.set_yscale("log")
+            axis.set_title(f"{TITLES[backend]}: {op}", fontsize=10)
+            axis.set_xlabel("users")
+            axis.set_ylabel("µs per lookup (median)")
+            axis.grid(True, which="both", alpha=0.3)
+            axis.legend(fontsize=8)
+    stamp = results["meta"]["finished"]
+    figure.suptitle(f"Lookup cost as the table grows ({stamp} UTC)", fontsize=11)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
