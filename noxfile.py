@@ -59,7 +59,5 @@ def behaviour(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The benchmark harness (benchmarks/); ``-- --quick`` for a smoke run."""
-    session.install(
-        *PACKAGES, "fastapi-users-db-sqlalchemy==7.*", SQLALCHEMY["2.0"], "matplotlib"
-    )
+    session.install(*PACKAGES, "fastapi-users-db-sqlalchemy==7.*", SQLALCHEMY["2.0"], "matplotlib")
     session.run("python", "benchmarks/run.py", *session.posargs)
