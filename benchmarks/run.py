@@ -7,13 +7,16 @@ On SQLite (aiosqlite, temp files), PostgreSQL (asyncpg) and MariaDB/MySQL
    case), get_by_oauth_account, update, add_oauth_account, delete, token create
    and get_by_token, for the raw driver (the floor), SQLAlchemy's ORM alone,
    userstore and fudb 7, interleaved; median µs, ratios, round trips counted;
-2. scale: get_by_email and get_by_oauth_account at 1k, 100k and 1M users;
+2. scale: get_by_email and get_by_oauth_account at 1k, 100k and 1M users,
+   each larger size measured beside a second pair of databases kept at 1k
+   (interleaved: the ratio to 1k comes from the same minutes);
 3. concurrency: 64 tasks over a pool of 10 connections, userstore against the
    raw driver's pool (servers only).
 
-Writes ``benchmarks/results/bench.md`` (the report), ``bench.json`` (every
-sample) and ``bench-scale.png`` (needs matplotlib); ``--quick`` (a smoke run,
-about two minutes) writes ``bench-quick.*`` instead.  fudb 7 pins SQLAlchemy
+Writes ``benchmarks/results/bench.md`` (the report), ``bench.json`` (each
+series summarised: count, median, min, p10, p90, p99, max) and
+``bench-scale.png`` (needs matplotlib); ``--quick`` (a smoke run, about a
+minute) writes ``bench-quick.*`` instead.  fudb 7 pins SQLAlchemy
 < 2.1, so this runs in its own environment: ``nox -s bench`` or
 ``benchmarks/bench.sh``.  Server URLs come from ``USERSTORE_TEST_POSTGRES_URL``
 and ``USERSTORE_TEST_MYSQL_URL``; each run works in scratch databases
@@ -38,7 +41,7 @@ from bench._concurrency import ConcurrencyPlan, measure_concurrency
 from bench._databases import BACKENDS, SERVER_BACKENDS, Database, scratch_database
 from bench._load import analyze, bulk_load
 from bench._models import declare_models
-from bench._operations import Workload, count_round_trips, median, time_operations
+from bench._operations import Workload, count_round_trips, median, summary, time_operations
 from bench._report import load_average, machine, now, plot_scale, render, versions
 from bench._scale import ScalePlan, measure_scale
 
@@ -142,7 +145,10 @@ async def run_backend(backend: str, chosen: Plan, results: dict[str, Any]) -> No
             },
             "round_trips": round_trips,
             "misses": misses,
-            "samples_us": samples,
+            "stats_us": {
+                op: {name: summary(values) for name, values in per_impl.items()}
+                for op, per_impl in samples.items()
+            },
         }
         if backend in SERVER_BACKENDS and "concurrency" not in results["meta"]["skip"]:
             log(f"{backend}: concurrency")
@@ -154,7 +160,7 @@ async def run_backend(backend: str, chosen: Plan, results: dict[str, Any]) -> No
                             "calls": run.calls,
                             "seconds": run.seconds,
                             "per_second": run.per_second,
-                            "latencies_us": run.latencies_us,
+                            "latency_us": summary(run.latencies_us),
                         }
                         for run in per_run
                     ]
@@ -165,14 +171,17 @@ async def run_backend(backend: str, chosen: Plan, results: dict[str, Any]) -> No
     if "scale" in results["meta"]["skip"]:
         return
     log(f"{backend}: scale {', '.join(f'{s:,}' for s in chosen.scale.sizes)}")
-    async with databases(backend, "sc") as dbs:
+    async with databases(backend, "sc") as dbs, databases(backend, "rf") as references:
         scale_samples, load_s = await measure_scale(
-            dbs, chosen.scale, log=lambda message: log(f"{backend}:{message}")
+            dbs, references, chosen.scale, log=lambda message: log(f"{backend}:{message}")
         )
     results["scale"][backend] = {
-        "samples_us": {
+        "stats_us": {
             op: {
-                name: {str(size): values for size, values in per_size.items()}
+                name: {
+                    str(size): {which: summary(values) for which, values in tables.items()}
+                    for size, tables in per_size.items()
+                }
                 for name, per_size in per_impl.items()
             }
             for op, per_impl in scale_samples.items()

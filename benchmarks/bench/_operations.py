@@ -1,7 +1,7 @@
 """Per-call cost of each operation: every implementation, interleaved, in one run.
 
-For each operation, iteration ``i`` calls every implementation once, in an order
-rotated by ``i`` so that none is always first; a sample is the wall time of one
+For each operation, iteration ``i`` calls every implementation once, in a
+random order drawn per iteration (see :func:`shuffled`); a sample is the wall time of one
 call (a session opened and closed around it, for the SQLAlchemy ones).  The
 same phases then run again through :mod:`._roundtrips`'s counters, to count
 the round trips each call makes rather than assume them.
@@ -30,7 +30,15 @@ from ._load import (
 )
 from ._roundtrips import Relay, SQLiteCounter
 
-__all__ = ["LOOKUPS", "OPERATIONS", "Workload", "count_round_trips", "time_operations"]
+__all__ = [
+    "LOOKUPS",
+    "OPERATIONS",
+    "Workload",
+    "count_round_trips",
+    "shuffled",
+    "summary",
+    "time_operations",
+]
 
 OPERATIONS = (
     "create",
@@ -74,9 +82,16 @@ class Workload:
         return self.target(len(self.impls), 0)
 
 
-def _rotated(names: tuple[str, ...], i: int) -> list[str]:
-    k = i % len(names)
-    return [*names[k:], *names[:k]]
+def shuffled(names: tuple[str, ...], shuffler: random.Random) -> list[str]:
+    """Every name once, in a new random order each round.
+
+    Not a fixed rotation: a call right after another connection's call costs
+    more on a busy VM (the idle server process has to be woken), and a fixed
+    cyclic order would always give one implementation the same predecessor.
+    """
+    order = list(names)
+    shuffler.shuffle(order)
+    return order
 
 
 async def _phases(
@@ -93,9 +108,11 @@ async def _phases(
     def seeded(name: str) -> int:
         return picks[name].randrange(workload.seeded)
 
+    shuffler = random.Random(f"order:{first}")
+
     async def each(op: str, make: Callable[[str, Impl, int], Awaitable[Call]]) -> None:
         for i in range(first, first + count):
-            for name in _rotated(names, i):
+            for name in shuffled(names, shuffler):
                 impl = impls[name]
                 call = await make(name, impl, i)
                 sample, result = await measure(impl, call)
@@ -251,3 +268,23 @@ def _summarise(
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """Count, median and spread of samples (what the JSON keeps of them)."""
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {
+        "n": len(ordered),
+        "median": round(statistics.median(ordered), 1),
+        "min": round(ordered[0], 1),
+        "p10": at(0.10),
+        "p90": at(0.90),
+        "p99": at(0.99),
+        "max": round(ordered[-1], 1),
+    }

@@ -7,7 +7,6 @@ import importlib.metadata
 import os
 import platform
 import sqlite3
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +80,6 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if a == a and b == b and b else "-"
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
 def render(results: dict[str, Any]) -> str:
     """The markdown report of one run."""
     meta = results["meta"]
@@ -134,7 +129,8 @@ def _operations_section(results: dict[str, Any]) -> list[str]:
         "",
         f"Median µs per call over {meta['iterations']} calls per implementation and "
         f"operation (after {meta['warmup']} warm-up calls), the implementations interleaved "
-        f"round-robin, on {meta['seeded']:,} users that each have an OAuth account and an "
+        "(each round calls every one once, in a new random order), on "
+        f"{meta['seeded']:,} users that each have an OAuth account and an "
         "access token. Round trips are counted through a TCP relay (a burst of client bytes "
         "after the server spoke); on SQLite they are `statements run / hops to aiosqlite's "
         "thread` (from SQLite's trace callback; the DELETE's foreign-key cascades not "
@@ -172,19 +168,27 @@ def _operations_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _scale_median(point: dict[str, Any], which: str = "grown") -> float:
+    stats = point.get(which) or {}
+    return float(stats.get("median", float("nan")))
+
+
 def _scale_section(results: dict[str, Any]) -> list[str]:
     meta = results["meta"]
     sizes: list[int] = meta["scale_sizes"]
+    first = sizes[0]
     lines = [
         "## Lookups as the user table grows",
         "",
-        "Median µs per lookup (one connection, sequential, interleaved; each implementation "
-        "drawing its own random users), every user with one OAuth account, rows bulk-loaded "
-        "through the driver's fast path (asyncpg `copy_records_to_table`, aiomysql "
-        "`executemany` multi-row INSERTs, aiosqlite `executemany` in one transaction), then "
-        f"ANALYZEd. Up to {meta['scale_rounds']} lookups per point; an implementation stops "
-        f"early once it has spent {meta['scale_budget_s']:g} s at one point (fudb's full "
-        "scans), with at least "
+        "Median µs per lookup (one connection, sequential; each implementation drawing its "
+        "own random users), every user with one OAuth account, rows bulk-loaded through the "
+        "driver's fast path (asyncpg `copy_records_to_table`, aiomysql `executemany` "
+        "multi-row INSERTs, aiosqlite `executemany` in one transaction), then ANALYZEd. "
+        f"Beside the growing tables, a second pair stays at {first:,} users; at each larger "
+        f"size every round looks up once in each, all interleaved, so the ratio to {first:,} "
+        "users comes from the same minutes of the run. Up to "
+        f"{meta['scale_rounds']} lookups per point; an implementation stops early once it has "
+        f"spent {meta['scale_budget_s']:g} s at one point (fudb's full scans), with at least "
         f"{meta['scale_min_samples']} samples. Plot: `{meta['plot']}`.",
         "",
     ]
@@ -193,23 +197,28 @@ def _scale_section(results: dict[str, Any]) -> list[str]:
         "lookup",
         "implementation",
         *(f"{size:,} users" for size in sizes),
-        f"{sizes[-1]:,} / {sizes[0]:,}",
+        *(f"{size:,} / {first:,} (same minutes)" for size in sizes[1:]),
         "samples",
     ]
     lines += [_row(header), "|" + "---|" * len(header)]
     for backend, data in results["scale"].items():
-        for op, per_impl in data["samples_us"].items():
+        for op, per_impl in data["stats_us"].items():
             for name, per_size in per_impl.items():
-                medians = [_median(per_size.get(str(size), [])) for size in sizes]
-                counts = [len(per_size.get(str(size), [])) for size in sizes]
+                points = [per_size.get(str(size), {}) for size in sizes]
+                counts = [
+                    stats.get("n", 0) for point in points for stats in point.values() if stats
+                ]
                 lines.append(
                     _row(
                         [
                             TITLES[backend],
                             op,
                             IMPL_TITLES[name],
-                            *(_us(m) for m in medians),
-                            _ratio(medians[-1], medians[0]),
+                            *(_us(_scale_median(point)) for point in points),
+                            *(
+                                _ratio(_scale_median(point), _scale_median(point, "reference"))
+                                for point in points[1:]
+                            ),
                             "-".join(str(c) for c in sorted({min(counts), max(counts)})),
                         ]
                     )
@@ -251,9 +260,8 @@ def _concurrency_section(results: dict[str, Any]) -> list[str]:
             cells: dict[str, tuple[float, str]] = {}
             for name, runs in per_impl.items():
                 run = sorted(runs, key=lambda r: r["per_second"])[len(runs) // 2]
-                latencies = sorted(run["latencies_us"])
-                p50 = latencies[len(latencies) // 2] / 1000
-                p99 = latencies[int(len(latencies) * 0.99)] / 1000
+                latency = run["latency_us"]
+                p50, p99 = latency["median"] / 1000, latency["p99"] / 1000
                 cells[name] = (run["per_second"], f"{p50:.1f} / {p99:.1f}")
             lines.append(
                 _row(
@@ -286,9 +294,11 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, float, bool]]:
                 found.append((f"fudb / userstore ≥ {goal}", backend, op, value, value >= goal))
     for backend, data in (results.get("scale") or {}).items():
         sizes = results["meta"]["scale_sizes"]
-        for op, per_impl in data["samples_us"].items():
-            per_size = per_impl["userstore"]
-            value = _median(per_size[str(sizes[-1])]) / _median(per_size[str(sizes[0])])
+        if len(sizes) < 2:
+            continue
+        for op, per_impl in data["stats_us"].items():
+            point = per_impl["userstore"][str(sizes[-1])]
+            value = _scale_median(point) / _scale_median(point, "reference")
             label = f"userstore at {sizes[-1]:,} / at {sizes[0]:,} users ≤ {TARGET_SCALE}"
             found.append((label, backend, op, value, value <= TARGET_SCALE))
     return found
@@ -331,15 +341,15 @@ def plot_scale(results: dict[str, Any], path: Path) -> bool:
     scale = results["scale"]
     sizes = results["meta"]["scale_sizes"]
     backends = list(scale)
-    ops = list(next(iter(scale.values()))["samples_us"])
+    ops = list(next(iter(scale.values()))["stats_us"])
     figure, axes = plt.subplots(
         len(ops), len(backends), figsize=(4.2 * len(backends), 3.4 * len(ops)), squeeze=False
     )
     for column, backend in enumerate(backends):
         for row, op in enumerate(ops):
             axis = axes[row][column]
-            for name, per_size in scale[backend]["samples_us"][op].items():
-                medians = [_median(per_size[str(size)]) for size in sizes]
+            for name, per_size in scale[backend]["stats_us"][op].items():
+                medians = [_scale_median(per_size[str(size)]) for size in sizes]
                 axis.plot(sizes, medians, marker="o", label=IMPL_TITLES[name])
             axis.set_xscale("log")
             axis.set_yscale("log")

@@ -2,10 +2,14 @@
 
 Both schemas grow through the same sizes (every user with one OAuth account),
 loaded through the drivers' fast paths (:func:`._load.bulk_load`) and ANALYZEd.
-At each size, round ``r`` times one lookup per implementation, in rotated order,
-each implementation drawing its own random user so that none warms the cache
-for another.  An implementation whose lookups have used up ``budget_s`` seconds
-at this size (fudb's full scans) stops once it has ``min_samples``.
+A second pair of databases stays at the first size (the reference), so that
+at every larger size each round looks up once per implementation in the grown
+tables and once in the reference tables, in a random order: the ratio to the
+first size comes from the same minutes of the same run, whatever else the
+machine was doing meanwhile.  Each implementation draws its own random users,
+so that none warms the cache for another.  An implementation whose lookups
+have used up ``budget_s`` seconds at one size (fudb's full scans) stops once
+it has ``min_samples``.
 """
 
 from __future__ import annotations
@@ -13,15 +17,21 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+from collections.abc import Callable
 
 from ._databases import Database
 from ._impls import Impl, make_impl
 from ._load import account_id_of, analyze, bulk_load, lookup_email_of
+from ._operations import shuffled
 
-__all__ = ["SCALE_LOOKUPS", "ScalePlan", "measure_scale"]
+__all__ = ["SCALE_LOOKUPS", "ScalePlan", "ScaleSamples", "measure_scale"]
 
 SCALE_LOOKUPS = ("get_by_email", "get_by_oauth_account")
 WARMUP = 5
+REFERENCE = "reference"
+
+ScaleSamples = dict[str, dict[str, dict[int, dict[str, list[float]]]]]
+"""op -> implementation -> size -> ``{"grown": [...], "reference": [...]}`` (µs)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,17 +49,37 @@ async def _lookup(impl: Impl, op: str, i: int) -> object:
     return await impl.get_by_oauth_account("github", account_id_of(i))
 
 
+async def _opened(plan: ScalePlan, databases: dict[str, Database]) -> dict[str, Impl]:
+    impls = {}
+    for name in plan.impls:
+        impl = make_impl(name, databases["fudb" if name == "fudb" else "userstore"])
+        await impl.open()
+        impls[name] = impl
+    return impls
+
+
 async def measure_scale(
-    databases: dict[str, Database], plan: ScalePlan, log: object = print
-) -> tuple[dict[str, dict[str, dict[int, list[float]]]], dict[int, float]]:
-    """Samples (µs) per lookup, implementation and size; and the seconds each load took."""
-    samples: dict[str, dict[str, dict[int, list[float]]]] = {
-        op: {name: {} for name in plan.impls} for op in SCALE_LOOKUPS
-    }
+    databases: dict[str, Database],
+    references: dict[str, Database],
+    plan: ScalePlan,
+    log: Callable[[str], None] = print,
+) -> tuple[ScaleSamples, dict[int, float]]:
+    """Samples per lookup, implementation and size; and the seconds each load took.
+
+    ``databases`` grow through ``plan.sizes``; ``references`` are loaded to the
+    first size once and measured beside every larger one.
+    """
+    samples: ScaleSamples = {op: {name: {} for name in plan.impls} for op in SCALE_LOOKUPS}
     load_seconds: dict[int, float] = {}
+    first = plan.sizes[0]
     impls: dict[str, Impl] = {}
+    reference_impls: dict[str, Impl] = {}
     loaded = 0
     try:
+        for database in references.values():
+            await bulk_load(database, 0, first, plain_from=first, tokens=False)
+            await analyze(database)
+        reference_impls = await _opened(plan, references)
         for size in plan.sizes:
             started = time.perf_counter()
             for database in databases.values():
@@ -58,48 +88,59 @@ async def measure_scale(
             load_seconds[size] = time.perf_counter() - started
             loaded = size
             if not impls:
-                for name in plan.impls:
-                    impl = make_impl(name, databases["fudb" if name == "fudb" else "userstore"])
-                    await impl.open()
-                    impls[name] = impl
+                impls = await _opened(plan, databases)
             for op in SCALE_LOOKUPS:
-                per_impl = await _measure_size(impls, op, size, plan)
+                tables = {"grown": impls}
+                if size != first:
+                    tables[REFERENCE] = reference_impls
+                per_impl = await _measure_size(tables, op, {"grown": size, REFERENCE: first}, plan)
                 for name, values in per_impl.items():
                     samples[op][name][size] = values
-            if callable(log):
-                log(f"  {size:>9} users: loaded in {load_seconds[size]:.1f} s, measured")
+            log(f"  {size:>9} users: loaded in {load_seconds[size]:.1f} s, measured")
     finally:
-        for impl in impls.values():
+        for impl in [*impls.values(), *reference_impls.values()]:
             await impl.close()
     return samples, load_seconds
 
 
 async def _measure_size(
-    impls: dict[str, Impl], op: str, size: int, plan: ScalePlan
-) -> dict[str, list[float]]:
-    picks = {name: random.Random(f"{name}:{op}:{size}") for name in impls}
-    for name, impl in impls.items():
+    tables: dict[str, dict[str, Impl]], op: str, sizes: dict[str, int], plan: ScalePlan
+) -> dict[str, dict[str, list[float]]]:
+    """Interleave every (implementation, tables) pair; samples per implementation and tables."""
+    pairs = tuple(f"{name}:{which}" for which, impls in tables.items() for name in impls)
+    picks = {pair: random.Random(f"{pair}:{op}:{sizes['grown']}") for pair in pairs}
+
+    def call(pair: str) -> tuple[Impl, int]:
+        name, which = pair.split(":")
+        return tables[which][name], picks[pair].randrange(sizes[which])
+
+    for pair in pairs:
         for _ in range(WARMUP):
-            await _lookup(impl, op, picks[name].randrange(size))
-    values: dict[str, list[float]] = {name: [] for name in impls}
-    spent = dict.fromkeys(impls, 0.0)
-    active = list(impls)
-    for r in range(plan.rounds):
-        k = r % len(active)
-        for name in [*active[k:], *active[:k]]:
-            i = picks[name].randrange(size)
+            impl, i = call(pair)
+            await _lookup(impl, op, i)
+    values: dict[str, list[float]] = {pair: [] for pair in pairs}
+    spent = dict.fromkeys(pairs, 0.0)
+    active = pairs
+    shuffler = random.Random(f"order:{op}:{sizes['grown']}")
+    for _ in range(plan.rounds):
+        for pair in shuffled(active, shuffler):
+            impl, i = call(pair)
             start = time.perf_counter_ns()
-            found = await _lookup(impls[name], op, i)
+            found = await _lookup(impl, op, i)
             elapsed = time.perf_counter_ns() - start
             if found is None:
-                raise AssertionError(f"{name} {op} found no user {i} at {size} users")
-            values[name].append(elapsed / 1000)
-            spent[name] += elapsed / 1e9
-        active = [
-            name
-            for name in active
-            if spent[name] < plan.budget_s or len(values[name]) < plan.min_samples
-        ]
+                raise AssertionError(f"{pair} {op} found no user {i}")
+            values[pair].append(elapsed / 1000)
+            spent[pair] += elapsed / 1e9
+        active = tuple(
+            pair
+            for pair in active
+            if spent[pair] < plan.budget_s or len(values[pair]) < plan.min_samples
+        )
         if not active:
             break
-    return values
+    result: dict[str, dict[str, list[float]]] = {}
+    for pair, found_values in values.items():
+        name, which = pair.split(":")
+        result.setdefault(name, {})[which] = found_values
+    return result
