@@ -50,3 +50,29 @@ async def test_delete_cascades_when_the_app_wrote_first(engine: AsyncEngine, tab
         other = await users.create({"email": "other@x.io", "hashed_password": "h"})
         other = await users.add_oauth_account(other, ACCOUNT)  # the link is free again
         assert len(other.oauth_accounts) == 1
+
+
+# What each backend's shim sets on a connection, read back from the connection.
+_SETTINGS = {
+    "sqlite": [("PRAGMA foreign_keys", 1), ("PRAGMA busy_timeout", 30_000)],
+    "mysql": [
+        ("SELECT @@session.time_zone", "+00:00"),
+        ("SELECT LOCATE('STRICT_ALL_TABLES', @@session.sql_mode) > 0", 1),
+    ],
+    "postgresql": [],  # the shim sets nothing on PostgreSQL connections
+}
+
+
+async def test_the_first_call_sets_up_a_connection_the_app_checked_out(
+    engine: AsyncEngine, tables: None
+) -> None:
+    # the tables were created on a connection that now waits in the pool, unprepared;
+    # the application's own read checks it out before the adapter exists
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessions() as session:
+        await session.execute(select(func.count()).select_from(User))
+        users = SQLAlchemyUserDatabase(session, User, OAuthAccount)
+        assert await users.get_by_email("nobody@x.io") is None
+        connection = await session.connection()
+        for query, expected in _SETTINGS[engine.dialect.name]:
+            assert (await connection.exec_driver_sql(query)).scalar() == expected, query
