@@ -25,9 +25,21 @@ __all__ = [
     "shim_for",
 ]
 
+
+class _StringShim(DialectShim):
+    """SQLAlchemy's generic string compiler (``str(statement)``, the ORM's DEBUG log).
+
+    It only renders SQL text, so the base types do: printing a statement that
+    involves a userstore column must not raise.
+    """
+
+    name = "default"
+    dialect_names = ("default",)
+
+
 _SHIMS: dict[str, DialectShim] = {
     name: shim
-    for shim in (SQLiteShim(), PostgreSQLShim(), MySQLShim())
+    for shim in (SQLiteShim(), PostgreSQLShim(), MySQLShim(), _StringShim())
     for name in shim.dialect_names
 }
 
@@ -41,7 +53,7 @@ def shim_for(dialect: Dialect) -> DialectShim:
     try:
         return _SHIMS[dialect.name]
     except KeyError:
-        supported = ", ".join(sorted(_SHIMS))
+        supported = ", ".join(sorted(set(_SHIMS) - {"default"}))
         raise UnsupportedDialect(
             f"userstore-sqlalchemy has no shim for dialect {dialect.name!r} "
             f"(supported: {supported})"
