@@ -117,6 +117,19 @@ async def test_killed_while_idle_in_the_pool(
             await s.users.create(user(f"u{n}@x.io"))
 
 
+async def test_killed_then_the_session_closes(
+    store: SQLAlchemyStore, admin: AsyncConnection
+) -> None:
+    async with store.session() as s:
+        alice = await s.users.create(user("alice@x.io"))
+        assert await s.users.get(alice.id) is not None  # a read transaction stays open
+        await kill(admin, await _pid_of(s))
+    # closing rolled back a transaction the kill had ended already: no error, and
+    # the close found the connection dead, so the pool let go of it
+    async with store.session() as s:
+        assert await s.users.get(alice.id) is not None
+
+
 @pytest.mark.parametrize("moment", ["before the INSERT", "before the COMMIT"])
 async def test_killed_during_an_autocommitted_create(
     store: SQLAlchemyStore, admin: AsyncConnection, moment: str

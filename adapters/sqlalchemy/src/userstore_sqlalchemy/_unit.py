@@ -81,6 +81,7 @@ def install_shim(engine: Engine) -> DialectShim:
             shim.on_connect(dbapi_connection, engine.dialect)
             record.info[_PREPARED] = True
 
+    shim.install(engine)
     event.listen(engine, "checkout", on_checkout)
     _engines.add(engine)
     return shim

@@ -343,9 +343,20 @@ class SQLAlchemyStore(Store):
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[SQLAlchemyStoreSession]:
-        """Open a session; it is closed (any open transaction rolled back) on exit."""
-        async with self.sessionmaker() as session:
+        """Open a session; it is closed (any open transaction rolled back) on exit.
+
+        A connection found lost when the session closes raises nothing: the work it
+        had not committed is gone with it, as the rollback would have done.
+        """
+        session = self.sessionmaker()
+        try:
             yield SQLAlchemyStoreSession(session, self.models, token_digest=self.token_digest)
+        finally:
+            try:
+                await session.close()
+            except sa_exc.DBAPIError as error:
+                if not shim_for(self.engine.dialect).is_unavailable(error):
+                    raise
 
     async def create_schema(self) -> None:
         """Create the tables and indexes of the models' metadata that do not exist yet.

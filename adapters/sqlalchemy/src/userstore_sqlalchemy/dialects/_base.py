@@ -6,7 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from sqlalchemy import CHAR, DateTime, String, Text
-from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.engine import URL, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
@@ -102,6 +102,9 @@ class DialectShim:
                 cursor.execute(statement)
         finally:
             cursor.close()
+
+    def install(self, engine: Engine) -> None:
+        """Add the backend's own listeners to ``engine`` (called once per engine)."""
 
     async def before_savepoint(self, connection: AsyncConnection) -> None:
         """Make sure a real transaction is open before a SAVEPOINT (SQLite needs this)."""

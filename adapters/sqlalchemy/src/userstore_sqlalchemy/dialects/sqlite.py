@@ -5,14 +5,22 @@ silently not happen; a second writer fails at once unless a busy timeout makes i
 wait.  Its integrity errors name no constraint, only ``table.column`` pairs, so
 that list is the one thing read from the message.  Its default BINARY collation
 already compares exactly.
+
+A closed driver connection must fail loudly: SQLAlchemy's aiosqlite adapter skips
+``commit()`` on a closed aiosqlite connection without a word, which would make a
+transaction whose connection was closed look committed while its writes were
+lost.  The shim refuses that COMMIT (``StoreUnavailable``) and replaces a closed
+connection at pool checkout instead of handing it out again.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy.engine import URL, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from ._base import DialectShim, Violation, driver_error
 
@@ -62,11 +70,19 @@ class SQLiteShim(DialectShim):
         result = await connection.exec_driver_sql("PRAGMA foreign_keys")
         return bool(result.scalar())
 
+    def install(self, engine: Engine) -> None:
+        """Replace closed connections at checkout; refuse a COMMIT on a closed one."""
+        event.listen(engine, "checkout", _replace_closed)
+        event.listen(engine, "commit", _refuse_lost_commit)
+
     async def before_savepoint(self, connection: AsyncConnection) -> None:
-        """Open the transaction the driver has deferred, so RELEASE does not commit it."""
+        """Open the transaction the driver has deferred, so RELEASE does not commit it.
+
+        On a closed connection the BEGIN is sent anyway, to fail as a lost connection.
+        """
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
-        if driver is not None and not driver.in_transaction:
+        if driver is not None and not _in_transaction(driver):
             await connection.exec_driver_sql("BEGIN")
 
     def violation(self, error: DBAPIError) -> Violation | None:
@@ -94,6 +110,39 @@ class SQLiteShim(DialectShim):
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         await driver.close()
+
+
+def _in_transaction(driver: Any) -> bool:
+    """Whether the driver connection (aiosqlite or sqlite3) is in a transaction; not if closed."""
+    try:
+        return bool(driver.in_transaction)
+    except (ValueError, sqlite3.ProgrammingError):  # aiosqlite's, sqlite3's "closed"
+        return False
+
+
+def is_closed(driver: Any) -> bool:
+    """Whether the aiosqlite (or sqlite3) connection ``driver`` has been closed."""
+    try:
+        driver.in_transaction  # noqa: B018  # raises once the connection is closed
+    except (ValueError, sqlite3.ProgrammingError):
+        return True
+    return False
+
+
+def _replace_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    # the pool discards a connection whose checkout raises this, and opens a new one
+    if is_closed(record.driver_connection):
+        raise DisconnectionError("the SQLite connection was closed")
+
+
+def _refuse_lost_commit(connection: Connection) -> None:
+    # runs just before the driver's commit, which would do nothing on a closed connection
+    driver = connection.connection.driver_connection
+    if driver is None or not is_closed(driver):
+        return
+    connection.invalidate()
+    lost = sqlite3.OperationalError("the connection was closed; its transaction is lost")
+    raise OperationalError("COMMIT", None, lost, connection_invalidated=True)
 
 
 def _columns(message: str) -> tuple[str | None, tuple[str, ...]]:
