@@ -212,7 +212,7 @@ class Unit:
         if isinstance(error, StaleDataError):
             return UserNotFound("the row no longer exists")
         if isinstance(error, sa_exc.TimeoutError):
-            return StoreUnavailable(f"no connection available: {error}")
+            return StoreUnavailable(_pool_exhausted(error))
         if isinstance(error, sa_exc.DBAPIError):
             if self.shim.is_unavailable(error):
                 return StoreUnavailable(f"database unavailable ({type(error.orig).__name__})")
@@ -251,6 +251,16 @@ def connect_error(engine: Engine, error: Exception) -> Exception:
             return StoreUnavailable(shim.cannot_reach(url, shim.message(error)))
         return StoreUnavailable(f"cannot connect to {shim.location(url)}: {shim.message(error)}")
     return error
+
+
+def _pool_exhausted(error: sa_exc.TimeoutError) -> str:
+    """Say that no pooled connection came free within ``pool_timeout``, and what to change."""
+    detail = str(error.args[0]) if error.args else "timed out"
+    return (
+        f"connection pool exhausted ({detail}): every connection is held by an open "
+        "session or transaction; close sessions sooner, or give the engine a larger "
+        "pool_size or max_overflow, or a longer pool_timeout"
+    )
 
 
 def _network_reason(error: BaseException) -> str:
