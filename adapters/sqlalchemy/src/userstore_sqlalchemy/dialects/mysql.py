@@ -14,7 +14,9 @@ contract says:
 - A non-strict ``sql_mode`` truncates over-long values silently; every connection
   gets a strict one.  The default isolation (REPEATABLE READ) would let a session
   read a stale snapshot after another session's commit, unlike the other backends,
-  so connections run READ COMMITTED unless the application chose a level itself.
+  so connections run READ COMMITTED unless the application chose a level itself;
+  that is also the level SQLAlchemy restores on a connection given another one
+  for a while (the ``isolation_level`` execution option) when it returns to the pool.
 - MariaDB 10.5+ has ``INSERT ... RETURNING``; MySQL 8 does not.  SQLAlchemy reads
   this from the server version, and userstore never needs RETURNING: ids are
   generated client-side or read from ``lastrowid``.
@@ -35,6 +37,7 @@ from sqlalchemy.types import TypeEngine, UserDefinedType
 from ._base import DialectShim, Violation, driver_error
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["MySQLShim"]
@@ -103,6 +106,17 @@ class MySQLShim(DialectShim):
             statements.append("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         return statements
 
+    def on_connect(self, dbapi_connection: DBAPIConnection, dialect: Dialect) -> None:
+        """Run the setup; READ COMMITTED becomes the level the pool restores."""
+        super().on_connect(dbapi_connection, dialect)
+        _restore_read_committed(dialect)
+
+    async def prepare(self, connection: AsyncConnection) -> bool:
+        """Run the setup on a connection opened before userstore saw the engine."""
+        done = await super().prepare(connection)
+        _restore_read_committed(connection.dialect)
+        return done
+
     def violation(self, error: DBAPIError) -> Violation | None:
         """Classify by error number; key names come from the message, the only place."""
         exc = driver_error(error)
@@ -140,6 +154,13 @@ class MySQLShim(DialectShim):
         result = await connection.exec_driver_sql("SELECT CONNECTION_ID()")
         thread_id = int(result.scalar_one())
         await admin.exec_driver_sql(f"KILL {thread_id}")
+
+
+def _restore_read_committed(dialect: Dialect) -> None:
+    # SQLAlchemy read the server's default (REPEATABLE READ) at the first connect
+    # and sets it back on a connection that had an isolation_level option
+    if getattr(dialect, "isolation_level", None) is None:
+        dialect.default_isolation_level = "READ COMMITTED"
 
 
 def _code(exc: Any) -> int | None:
