@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ._unit import install_shim
@@ -46,14 +47,59 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
     :func:`sqlalchemy.ext.asyncio.create_async_engine`.  A driver that is not
     installed raises ``ModuleNotFoundError`` naming the extra that installs it
     (``pip install 'userstore-sqlalchemy[postgres]'``).
+
+    Stored values stay out of logs and error messages, since they include hashed
+    passwords and tokens: ``hide_parameters`` defaults to ``True`` (SQLAlchemy
+    then logs ``[SQL parameters hidden ...]`` instead of each statement's
+    parameters, with ``echo=True`` too, and leaves them out of its exception
+    messages), and the result rows that ``echo="debug"`` (or a DEBUG level on
+    ``sqlalchemy.engine``) would log are replaced by a placeholder, as are the
+    statements and parameters aiosqlite logs at DEBUG (logger ``aiosqlite``).  Unless
+    ``logging_name`` is given, the engine logs as ``sqlalchemy.engine.Engine.userstore``.
+    ``hide_parameters=False`` shows both, for debugging on data that is not real.
     """
     parsed = async_url(url)
+    options.setdefault("hide_parameters", True)
+    if options["hide_parameters"]:
+        options.setdefault("logging_name", "userstore")
     try:
         engine = create_async_engine(parsed, **options)
     except ModuleNotFoundError as error:
         raise _missing_driver(error) from None
     install_shim(engine.sync_engine)
+    if options["hide_parameters"]:
+        _hide_values(engine.sync_engine)
     return engine
+
+
+_HIDDEN = "[hidden due to hide_parameters=True]"
+# records whose arguments hold stored values: SQLAlchemy's result rows, and
+# aiosqlite's calls into its thread (each statement with its parameters)
+_VALUE_RECORDS = {"Row %r", "executing %s", "operation %s completed"}
+_DRIVER_LOGGERS = {"aiosqlite": "aiosqlite"}
+
+
+class _HideValues(logging.Filter):
+    """Replace the arguments of records that would print stored values by a placeholder."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg in _VALUE_RECORDS:
+            record.msg = record.msg.replace("%r", _HIDDEN).replace("%s", _HIDDEN)
+            record.args = ()
+        return True
+
+
+def _hide_values(engine: Engine) -> None:
+    # echo wraps the engine's logger in an InstanceLogger; the records go through
+    # the logging.Logger inside it, named for the engine's logging_name
+    named: Any = engine.logger
+    loggers: list[logging.Logger] = [getattr(named, "logger", named)]
+    driver = _DRIVER_LOGGERS.get(engine.dialect.driver)
+    if driver is not None:
+        loggers.append(logging.getLogger(driver))
+    for logger in loggers:
+        if not any(isinstance(f, _HideValues) for f in logger.filters):
+            logger.addFilter(_HideValues())
 
 
 def _missing_driver(error: ModuleNotFoundError) -> ModuleNotFoundError:
