@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import CheckConstraint, Integer
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import userstore
 from userstore import (
@@ -28,7 +30,7 @@ from userstore import (
     UserAlreadyExists,
     UserStoreError,
 )
-from userstore_sqlalchemy import SQLAlchemyStore
+from userstore_sqlalchemy import SQLAlchemyBaseUserTableUUID, SQLAlchemyStore
 from userstore_sqlalchemy.testing import SQLAlchemyHarness
 
 from ._watch import Watch, watching
@@ -178,8 +180,57 @@ async def test_a_connection_killed_mid_write_shows_no_secret(
                 with pytest.raises(UserStoreError) as info:
                     await call
                 watch.error(info.value)
-    assert [type(e) for e in watch.errors] == [StoreUnavailable, StoreUnavailable]
+        async with loud_store.session() as s:  # inside the caller's transaction: a SAVEPOINT
+
+            async def update_in_transaction() -> None:
+                async with s.transaction():
+                    user = await s.users.get(user_id)
+                    assert user is not None
+                    await harness.sever(s)
+                    await s.users.update(user, {"hashed_password": hashed[1]})
+
+            await expect_error(watch, UserStoreError, update_in_transaction())
+    assert [type(e) for e in watch.errors] == [StoreUnavailable] * 3
     assert watch.leaks([*hashed, provider]) == {}
+
+
+class CheckedBase(DeclarativeBase):
+    pass
+
+
+class CheckedUser(SQLAlchemyBaseUserTableUUID, CheckedBase):
+    """An application's user model with a CHECK constraint of its own."""
+
+    __tablename__ = "secrets_checked_user"
+    __table_args__ = (CheckConstraint("age >= 0", name="ck_secrets_checked_user_age"),)
+
+    age: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+async def test_an_application_constraint_refusal_shows_no_secret(db_url: str) -> None:
+    """PostgreSQL's CHECK violation details the whole failing row, hashed password included."""
+    hashed = secret("hash", 60)
+    store = userstore.connect(db_url, models=CheckedBase, echo="debug")
+    assert isinstance(store, SQLAlchemyStore)
+    try:
+        await store.create_schema()
+        with watching() as watch:
+            async with store.session() as s:
+                await expect_error(
+                    watch,
+                    UserStoreError,
+                    s.users.create(
+                        {"email": "g@example.com", "hashed_password": hashed, "age": -1}
+                    ),
+                )
+                assert await s.users.get_by_email("g@example.com") is None
+    finally:
+        try:
+            await store.drop_schema()
+        finally:
+            await store.close()
+    assert type(watch.errors[0]) is UserStoreError
+    assert watch.leaks([hashed]) == {}
 
 
 async def test_parameters_are_logged_only_when_asked(db_url: str) -> None:

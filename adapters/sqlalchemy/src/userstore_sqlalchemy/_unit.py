@@ -290,7 +290,8 @@ def raise_translated(mapped: UserStoreError, error: BaseException) -> NoReturn:
     walks the chain find it even though tracebacks do not print it.
     """
     cause: BaseException | None = error
-    if isinstance(mapped, _REFUSALS):
+    if isinstance(mapped, _REFUSALS) or isinstance(error, sa_exc.IntegrityError):
+        # PostgreSQL details a CHECK or NOT NULL violation with the whole failing row
         cause = None
     elif isinstance(error, sa_exc.StatementError) and isinstance(error.orig, BaseException):
         cause = error.orig
