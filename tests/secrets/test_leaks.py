@@ -75,8 +75,8 @@ def account(name: str, account_id: str, access: str, refresh: str) -> dict[str, 
 
 
 async def test_refusals_and_lookups_show_no_secret(loud_store: SQLAlchemyStore) -> None:
-    hashed = [secret("hash", 60) for _ in range(3)]
-    provider = [secret("provider", 40) for _ in range(4)]
+    hashed = [secret("hash", 60) for _ in range(4)]
+    provider = [secret("provider", 40) for _ in range(8)]
     token = secrets.token_urlsafe(32)
     with watching() as watch:
         async with loud_store.session() as s:
@@ -85,6 +85,7 @@ async def test_refusals_and_lookups_show_no_secret(loud_store: SQLAlchemyStore) 
             )
             bob = await s.users.create({"email": "bob@example.com", "hashed_password": hashed[1]})
             await s.users.add_oauth_account(alice, account("github", "1", provider[0], provider[1]))
+            await s.users.add_oauth_account(bob, account("github", "2", provider[4], provider[5]))
             await s.tokens.create({"token": token, "user_id": alice.id})
         async with loud_store.session() as s:  # a new session: the database refuses, not the map
             await expect_error(
@@ -103,6 +104,21 @@ async def test_refusals_and_lookups_show_no_secret(loud_store: SQLAlchemyStore) 
                 AccessTokenAlreadyExists,
                 s.tokens.create({"token": token, "user_id": bob.id}),
             )
+            # the UPDATE paths: an email or an account id changed to a taken one
+            await expect_error(
+                watch,
+                UserAlreadyExists,
+                s.users.update(bob, {"email": "Alice@Example.com", "hashed_password": hashed[3]}),
+            )
+            await expect_error(
+                watch,
+                OAuthAccountAlreadyLinked,
+                s.users.update_oauth_account(
+                    bob,
+                    bob.oauth_accounts[0],
+                    {"account_id": "1", "access_token": provider[6], "refresh_token": provider[7]},
+                ),
+            )
         async with loud_store.session() as s:  # every lookup, rows logged at DEBUG
             found = await s.users.get_by_email("alice@example.com")
             linked = await s.users.get_by_oauth_account("github", "1")
@@ -115,6 +131,8 @@ async def test_refusals_and_lookups_show_no_secret(loud_store: SQLAlchemyStore) 
         UserAlreadyExists,
         OAuthAccountAlreadyLinked,
         AccessTokenAlreadyExists,
+        UserAlreadyExists,
+        OAuthAccountAlreadyLinked,
     ]
     assert any("INSERT INTO" in line for line in watch.logs), "SQLAlchemy's log was captured"
     assert any("SELECT" in line for line in watch.logs)
