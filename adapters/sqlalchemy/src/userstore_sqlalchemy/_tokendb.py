@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import bindparam, delete, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper, attributes
+from sqlalchemy.orm import Mapper, Session, attributes
 
 from userstore import (
     ACCESS_TOKEN_FIELDS,
@@ -117,9 +117,12 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         statement = self._model.by_token
         if since is not None:
             statement, params["since"] = self._model.by_token_since, since
-        async with self._unit.read():
-            result = await self.session.execute(statement, params)
-            found = result.scalar_one_or_none()
+
+        def run(session: Session) -> Any:
+            return session.execute(statement, params).scalar_one_or_none()
+
+        async with self._unit.read(connect=False):
+            found = await self._unit.query(run)
         return self._hand_out(found, clear) if found is not None else None
 
     async def create(self, create_dict: dict[str, Any]) -> AP:

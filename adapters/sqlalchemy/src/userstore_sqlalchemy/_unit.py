@@ -20,15 +20,15 @@ import contextlib
 import dataclasses
 import socket
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar, cast
 
 from sqlalchemy import MetaData, Table, UniqueConstraint, event, inspect
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import Mapper, SessionTransactionOrigin, attributes
+from sqlalchemy.orm import Mapper, Session, SessionTransactionOrigin, attributes
 from sqlalchemy.orm.exc import StaleDataError
 
 from userstore import (
@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 _PREPARED = "userstore.prepared"
+_UNPREPARED = object()
+T = TypeVar("T")
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 ErrorMap = dict[str, type[UserStoreError]]
@@ -119,6 +121,36 @@ class Unit:
             info[_PREPARED] = True
         return connection
 
+    async def query(self, run: Callable[[Session], T]) -> T:
+        """``run(session)`` on the sync session, connecting in the same greenlet hop.
+
+        What ``await self.connection()`` followed by ``await session.execute(...)``
+        does, one hop to SQLAlchemy's greenlet fewer: a failure to open the
+        connection raises ``StoreUnavailable`` naming the server, and a connection
+        still without the shim's setup gets it (through :meth:`connection`) before
+        ``run``.  Errors are not translated: use it inside ``read(connect=False)``.
+        """
+
+        def connected(session: Session) -> Any:
+            if not self._connect(session).info.get(_PREPARED):
+                return _UNPREPARED
+            return run(session)
+
+        found = await self.session.run_sync(connected)
+        if found is _UNPREPARED:
+            await self.connection()
+            found = await self.session.run_sync(run)
+        return cast(T, found)
+
+    def _connect(self, session: Session) -> Connection:
+        try:
+            return session.connection(bind_arguments=self._bind_arguments)
+        except Exception as error:
+            mapped = connect_error(self.engine, error)
+            if mapped is error:
+                raise
+            raise mapped from error
+
     def refuse_held_key(self, model: Any, key: Any, error: type[UserStoreError]) -> None:
         """Refuse a primary key the session already holds an object for.
 
@@ -141,10 +173,14 @@ class Unit:
         )
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[None]:
-        """Run a lookup: errors translated, the session rolled back after one."""
+    async def read(self, *, connect: bool = True) -> AsyncIterator[None]:
+        """Run a lookup: errors translated, the session rolled back after one.
+
+        ``connect=False`` when the body connects itself (:meth:`query`).
+        """
         try:
-            await self.connection()
+            if connect:
+                await self.connection()
             yield
         except Exception as error:
             mapped = self.translate(error, {})

@@ -8,7 +8,14 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Column, Select, bindparam, delete, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper, RelationshipProperty, aliased, attributes, contains_eager
+from sqlalchemy.orm import (
+    Mapper,
+    RelationshipProperty,
+    Session,
+    aliased,
+    attributes,
+    contains_eager,
+)
 
 from userstore import (
     OAUTH_ACCOUNT_FIELDS,
@@ -246,9 +253,12 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
         return users
 
     async def _fetch(self, statement: Select[Any], params: dict[str, Any]) -> UP | None:
-        async with self._unit.read():
-            result = await self.session.execute(statement, params)
-            user: UP | None = result.unique().scalar_one_or_none()
+        def run(session: Session) -> UP | None:
+            found: UP | None = session.execute(statement, params).unique().scalar_one_or_none()
+            return found
+
+        async with self._unit.read(connect=False):
+            user = await self._unit.query(run)
         if user is not None:
             self._order_accounts(user)
         return user
