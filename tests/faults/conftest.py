@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -10,6 +10,7 @@ import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from userstore import StoreUnavailable
 from userstore_sqlalchemy import SQLAlchemyStore
 from userstore_sqlalchemy.testing import SQLAlchemyHarness
 
@@ -80,3 +81,54 @@ def table(store: SQLAlchemyStore, kind: str) -> Any:
     """The table of the store's ``user``, ``oauth_account`` or ``access_token`` model."""
     model = getattr(store.models, kind)
     return model.__table__
+
+
+async def objects_stay_readable(
+    store: SQLAlchemyStore,
+    cut: Callable[[Any], Awaitable[None]],
+    *,
+    at_commit: bool,
+    raises: type[Exception] = StoreUnavailable,
+) -> None:
+    """A transaction cut by ``cut(session)`` leaves every object it touched readable.
+
+    The objects: one loaded in the session before the block, one from another
+    session, one loaded inside the block, all three updated inside it, and one
+    created inside it.  After ``StoreUnavailable`` each attribute reads without I/O
+    (an expired one would raise ``MissingGreenlet``) and holds the committed value.
+    ``raises`` is the error the block ends with.
+    """
+    async with store.session() as s:
+        first = await s.users.create({"email": "first@x.io", "hashed_password": "h"})
+        second = await s.users.create({"email": "second@x.io", "hashed_password": "h"})
+        third = await s.users.create({"email": "third@x.io", "hashed_password": "h"})
+    async with store.session() as s:
+        before = await s.users.get(first.id)
+        assert before is not None
+
+        async def block() -> Any:
+            async with s.transaction():
+                await s.users.update(before, {"is_verified": True})
+                await s.users.update(second, {"is_verified": True})  # from another session
+                inside = await s.users.get(third.id)
+                await s.users.update(inside, {"is_verified": True})
+                created = await s.users.create({"email": "new@x.io", "hashed_password": "h"})
+                holder.extend([inside, created])
+                await cut(s)
+                if not at_commit:
+                    await s.users.get(third.id)
+
+        holder: list[Any] = []
+        with pytest.raises(raises):
+            await block()
+        inside, created = holder
+        for obj in (before, second, inside):
+            assert obj.is_verified is False, obj.email
+        assert [before.email, second.email, inside.email] == [
+            "first@x.io",
+            "second@x.io",
+            "third@x.io",
+        ]
+        assert created.email == "new@x.io"
+        assert before.oauth_accounts == []
+        assert await s.users.get_by_email("new@x.io") is None

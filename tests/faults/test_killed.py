@@ -24,7 +24,7 @@ from userstore import StoreUnavailable
 from userstore_sqlalchemy import SQLAlchemyStore
 from userstore_sqlalchemy.testing import SQLAlchemyHarness
 
-from .conftest import count_rows, kill, server_pid, table
+from .conftest import count_rows, kill, objects_stay_readable, server_pid, table
 
 RUNS = 20
 ACCOUNT = {
@@ -128,6 +128,16 @@ async def test_killed_then_the_session_closes(
     # the close found the connection dead, so the pool let go of it
     async with store.session() as s:
         assert await s.users.get(alice.id) is not None
+
+
+@pytest.mark.parametrize("at_commit", [False, True], ids=["mid-block", "at-commit"])
+async def test_objects_stay_readable_after_a_killed_transaction(
+    store: SQLAlchemyStore, admin: AsyncConnection, at_commit: bool
+) -> None:
+    async def cut(s: Any) -> None:
+        await kill(admin, await _pid_of(s))
+
+    await objects_stay_readable(store, cut, at_commit=at_commit)
 
 
 @pytest.mark.parametrize("moment", ["before the INSERT", "before the COMMIT"])

@@ -13,19 +13,23 @@ connection was closed looked committed while its writes were gone.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from userstore import StoreSession, StoreUnavailable
 from userstore_sqlalchemy import SQLAlchemyStore
+from userstore_sqlalchemy.dialects import sqlite as sqlite_shim
 from userstore_sqlalchemy.testing import SQLAlchemyHarness
 
 from ..backends import Backend
 from ..conftest import backend_url
-from .conftest import count_rows, table
+from .conftest import count_rows, objects_stay_readable, table
 
 pytestmark = pytest.mark.backend("sqlite")
 
@@ -147,3 +151,62 @@ async def test_closed_while_idle_in_the_pool(store: SQLAlchemyStore, fault: str)
         async with store.session() as s:
             assert await s.users.get(alice.id) is not None
             await s.users.create(user(f"u{n}@x.io"))
+
+
+@fault_param
+@pytest.mark.parametrize("at_commit", [False, True], ids=["mid-block", "at-commit"])
+async def test_objects_stay_readable_after_a_closed_transaction(
+    store: SQLAlchemyStore, fault: str, at_commit: bool
+) -> None:
+    await objects_stay_readable(store, FAULTS[fault], at_commit=at_commit)
+
+
+@pytest_asyncio.fixture
+async def impatient(
+    store: SQLAlchemyStore, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[SQLAlchemyStore]:
+    """``store`` whose connections wait ``BUSY_TIMEOUT_MS`` for a lock, not the shim's 30 s."""
+    monkeypatch.setattr(sqlite_shim, "BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS)
+    await store.engine.dispose()  # new connections get the shim's setup with it
+    yield store
+
+
+@pytest_asyncio.fixture
+async def locker(store: SQLAlchemyStore) -> AsyncIterator[AsyncConnection]:
+    """A second connection to the file, for holding its write lock."""
+    async with store.engine.connect() as connection:
+        yield connection
+
+
+async def test_locked_past_the_busy_timeout(
+    impatient: SQLAlchemyStore, locker: AsyncConnection
+) -> None:
+    store = impatient
+    async with store.session() as s:
+        alice = await s.users.create(user("alice@x.io"))
+    raw = await locker.get_raw_connection()
+    await raw.driver_connection.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        async with store.session() as s:
+            began = time.monotonic()
+            with pytest.raises(StoreUnavailable) as caught:
+                await s.users.create(user("bob@x.io"))
+            waited = time.monotonic() - began
+            assert BUSY_TIMEOUT_MS / 1000 * 0.9 <= waited < 5
+            assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+
+            async def block() -> None:
+                async with s.transaction():
+                    await s.users.update(alice, {"is_verified": True})
+
+            with pytest.raises(StoreUnavailable):
+                await block()
+            assert await s.users.get(alice.id) is not None  # reads go on meanwhile
+    finally:
+        await raw.driver_connection.rollback()
+    assert await count_rows(store.engine, table(store, "user"), email="bob@x.io") == 0
+    async with store.session() as s:
+        found = await s.users.get(alice.id)
+        assert found is not None
+        assert not found.is_verified
+        await s.users.create(user("bob@x.io"))  # the lock is free again

@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, NoReturn
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, MetaData, inspect
+from sqlalchemy import BigInteger, ForeignKey, Integer, MetaData, event, inspect
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import DeclarativeBase, mapped_column, registry, relationship
+from sqlalchemy.orm import DeclarativeBase, attributes, mapped_column, registry, relationship
+from sqlalchemy.orm.base import NO_VALUE
 
 from userstore import (
     BaseAccessTokenDatabase,
@@ -32,7 +33,15 @@ from userstore import (
 )
 
 from ._rules import id_kind
-from ._unit import Unit, clean_objects, connect_error, raise_translated, restore, snapshot
+from ._unit import (
+    Snapshot,
+    Unit,
+    clean_objects,
+    connect_error,
+    raise_translated,
+    restore,
+    snapshot,
+)
 from .access_token import SQLAlchemyAccessTokenDatabase, SQLAlchemyBaseAccessTokenTable
 from .dialects import shim_for
 from .engine import async_url, create_engine
@@ -200,7 +209,10 @@ class SQLAlchemyStoreSession(StoreSession):
 
         The block's own exceptions pass through unchanged (after the rollback); a
         failure to begin or commit is translated like any call's, so a connection
-        lost at the end of the block raises ``StoreUnavailable``.
+        lost at the end of the block raises ``StoreUnavailable``.  After a rollback
+        every object the block touched stays readable without I/O and holds its
+        committed values: those it had before the block, or when the block first
+        loaded it.
         """
         unit = self.users._unit
         try:
@@ -209,16 +221,35 @@ class SQLAlchemyStoreSession(StoreSession):
         except Exception as error:
             await self._fail(unit, error)
         held = snapshot(clean_objects(self.session))
+        first_flushed: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+        def before_flush(session: Any, context: Any, instances: Any) -> None:
+            for obj in session.dirty:
+                if id(obj) not in first_flushed:
+                    first_flushed[id(obj)] = (obj, _committed_values(obj))
+
+        sync_session = self.session.sync_session
+        event.listen(sync_session, "before_flush", before_flush)
+        at_end: Snapshot = []
         block_done = False
         try:
             async with self.session.begin():
-                yield
+                try:
+                    yield
+                finally:  # before the rollback or the COMMIT, which may fail
+                    at_end = snapshot(clean_objects(self.session))
                 block_done = True
         except BaseException as error:
-            restore(held)  # the rollback expired them; they hold the committed values again
+            # the rollback expired them: put back the committed values, the values
+            # before the block overriding those first flushed overriding the last seen
+            restore(at_end)
+            restore(list(first_flushed.values()))
+            restore(held)
             if block_done and isinstance(error, Exception):
                 await self._fail(unit, error)
             raise
+        finally:
+            event.remove(sync_session, "before_flush", before_flush)
 
     async def _fail(self, unit: Unit, error: Exception) -> NoReturn:
         mapped = unit.translate(error, {})
@@ -255,6 +286,18 @@ class SQLAlchemyStoreSession(StoreSession):
                 yield deleted
             if deleted < batch_size:
                 return
+
+
+def _committed_values(obj: Any) -> dict[str, Any]:
+    """The loaded values of ``obj`` as last loaded or flushed, before its pending changes."""
+    state = attributes.instance_state(obj)
+    values = dict(state.dict)
+    for key, old in state.committed_state.items():
+        if old is NO_VALUE:
+            values.pop(key, None)
+        else:
+            values[key] = list(old) if isinstance(old, list) else old
+    return values
 
 
 class NoAccessTokenModel(BaseAccessTokenDatabase[Any]):
