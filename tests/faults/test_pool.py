@@ -56,7 +56,9 @@ async def test_exhausted_pool_raises_a_clear_timeout(small: SQLAlchemyStore) -> 
             await holder.users.get(alice.id)  # the only connection is held from here
             async with store.session() as s:
                 error, waited = await _timed_out(s.users.get(alice.id))
-                assert POOL_TIMEOUT * 0.9 <= waited < POOL_TIMEOUT * 4
+                assert (
+                    POOL_TIMEOUT * 0.9 <= waited < POOL_TIMEOUT + 2.5
+                )  # a loaded CI machine is slow
                 message = str(error)
                 assert "pool exhausted" in message
                 assert "pool_size" in message
@@ -80,21 +82,23 @@ async def test_exhausted_pool_raises_a_clear_timeout(small: SQLAlchemyStore) -> 
         assert await count_rows(store.engine, table(store, "user"), email=email) == rows
 
 
-async def test_calls_wait_for_a_connection_coming_back(small: SQLAlchemyStore) -> None:
+async def test_calls_wait_for_a_connection_coming_back(db_url: str) -> None:
     """Callers queue for the connection; a holder that lets go in time serves them all."""
-    store = small
-    async with store.session() as s:
-        alice = await s.users.create(user("alice@x.io"))
-
-    async def one(n: int) -> None:
+    harness = SQLAlchemyHarness(db_url, pool_size=1, max_overflow=0, pool_timeout=10)
+    async with harness.open_store() as store:
         async with store.session() as s:
-            assert await s.users.get(alice.id) is not None
-            await s.users.create(user(f"u{n}@x.io"))
+            alice = await s.users.create(user("alice@x.io"))
 
-    async with store.session() as holder, holder.transaction():
-        await holder.users.get(alice.id)
-        waiting = [asyncio.ensure_future(one(n)) for n in range(4)]
-        await asyncio.sleep(POOL_TIMEOUT / 2)
-        assert not any(task.done() for task in waiting)
-    await asyncio.gather(*waiting)
-    assert await count_rows(store.engine, table(store, "user")) == 5
+        async def one(n: int) -> None:
+            async with store.session() as s:
+                assert await s.users.get(alice.id) is not None
+                await s.users.create(user(f"u{n}@x.io"))
+
+        async with store.session() as holder, holder.transaction():
+            await holder.users.get(alice.id)
+            waiting = [asyncio.ensure_future(one(n)) for n in range(4)]
+            await asyncio.sleep(0.3)
+            assert not any(task.done() for task in waiting)
+        await asyncio.gather(*waiting)
+        assert isinstance(store, SQLAlchemyStore)
+        assert await count_rows(store.engine, table(store, "user")) == 5
