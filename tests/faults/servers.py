@@ -29,7 +29,21 @@ import pytest
 
 from ..backends import required_backends
 
-PG_BIN = Path(os.environ.get("USERSTORE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """``USERSTORE_PG_BIN``, else the newest /usr/lib/postgresql/<version>/bin."""
+    if os.environ.get("USERSTORE_PG_BIN"):
+        return Path(os.environ["USERSTORE_PG_BIN"])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    )
+    return found[-1] if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
+# initdb and postgres refuse to run as root; as another user they run as that user
+PG_USER = "postgres" if os.geteuid() == 0 else None
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 
@@ -153,7 +167,8 @@ def postgres_server() -> contextlib.AbstractContextManager[ThrowawayServer]:
     _require("postgres", [PG_BIN / "initdb", PG_BIN / "postgres", PG_BIN / "pg_isready"])
 
     def make(root: Path, port: int) -> ThrowawayServer:
-        shutil.chown(root, "postgres", "postgres")
+        if PG_USER is not None:
+            shutil.chown(root, PG_USER, PG_USER)
         data = root / "data"
         _run(
             [
@@ -170,7 +185,7 @@ def postgres_server() -> contextlib.AbstractContextManager[ThrowawayServer]:
                 "--no-instructions",
             ],
             "initdb",
-            user="postgres",
+            user=PG_USER,
         )
         settings = ["listen_addresses=127.0.0.1", "fsync=off", "max_connections=20"]
         command = [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root)]
@@ -180,32 +195,31 @@ def postgres_server() -> contextlib.AbstractContextManager[ThrowawayServer]:
         ready += ["-d", "postgres", "-U", "postgres"]
         url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
         # SIGINT is PostgreSQL's fast shutdown: sessions are cut, transactions rolled back
-        return ThrowawayServer(
-            "postgres", root, port, url, command, ready, signal.SIGINT, "postgres"
-        )
+        return ThrowawayServer("postgres", root, port, url, command, ready, signal.SIGINT, PG_USER)
 
     return _running(make, "userstore-pg-")
 
 
 def mariadb_server() -> contextlib.AbstractContextManager[ThrowawayServer]:
     """A MariaDB server of its own (see the module docstring)."""
-    _require("mysql", ["mariadb-install-db", "mariadbd", "mariadb-admin", "mariadb"])
+    _require("mysql", ["mariadb-install-db", "mariadbd", "mariadb"])
 
     def make(root: Path, port: int) -> ThrowawayServer:
         data = root / "data"
+        as_root = ["--user=root"] if os.geteuid() == 0 else []  # refused unless told
         _run(
             [
                 "mariadb-install-db",
                 "--no-defaults",
                 f"--datadir={data}",
-                "--user=root",
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
+                *as_root,
             ],
             "mariadb-install-db",
         )
         command = ["mariadbd", "--no-defaults", f"--datadir={data}", f"--port={port}"]
-        command += ["--bind-address=127.0.0.1", f"--socket={root / 'sock'}", "--user=root"]
+        command += ["--bind-address=127.0.0.1", f"--socket={root / 'sock'}", *as_root]
         command += [f"--pid-file={root / 'pid'}", "--skip-log-bin", "--innodb-buffer-pool-size=16M"]
         command += ["--innodb-log-file-size=8M", "--max-connections=20"]
         client = ["--no-defaults", "-h127.0.0.1", f"-P{port}", "-uroot", "--connect-timeout=1"]
