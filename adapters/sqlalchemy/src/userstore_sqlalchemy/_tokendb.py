@@ -121,8 +121,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         def run(session: Session) -> Any:
             return session.execute(statement, params).scalar_one_or_none()
 
-        async with self._unit.read(connect=False):
-            found = await self._unit.query(run)
+        found = await self._unit.lookup(run)
         return self._hand_out(found, clear) if found is not None else None
 
     async def create(self, create_dict: dict[str, Any]) -> AP:

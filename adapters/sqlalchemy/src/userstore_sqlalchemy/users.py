@@ -257,8 +257,7 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
             found: UP | None = session.execute(statement, params).unique().scalar_one_or_none()
             return found
 
-        async with self._unit.read(connect=False):
-            user = await self._unit.query(run)
+        user = await self._unit.lookup(run)
         if user is not None:
             self._order_accounts(user)
         return user
