@@ -43,6 +43,7 @@ from bench._load import analyze, bulk_load
 from bench._models import declare_models
 from bench._operations import Workload, count_round_trips, median, summary, time_operations
 from bench._report import load_average, machine, now, plot_scale, render, versions
+from bench._roundtrips import aiosqlite_hop_us
 from bench._scale import ScalePlan, measure_scale
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -138,6 +139,8 @@ async def run_backend(backend: str, chosen: Plan, results: dict[str, Any]) -> No
         samples, misses = await time_operations(dbs, workload)
         log(f"{backend}: counting round trips")
         round_trips = await count_round_trips(dbs, workload)
+        if backend == "sqlite":
+            results["meta"]["aiosqlite_hop_us"] = await aiosqlite_hop_us(dbs["userstore"].path)
         results["operations"][backend] = {
             "median_us": {
                 op: {name: median(values) for name, values in per_impl.items()}
