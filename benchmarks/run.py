@@ -220,11 +220,27 @@ async def measure(arguments: argparse.Namespace, chosen: Plan, stem: str) -> dic
         "scale": {},
         "concurrency": {},
     }
-    for backend in arguments.backend or BACKENDS:
+    backends = arguments.backend or BACKENDS
+    for done, backend in enumerate(backends, 1):
         await run_backend(backend, chosen, results)
-    results["meta"]["finished"] = now()
-    results["meta"]["load_end"] = load_average()
+        results["meta"]["finished"] = now()
+        results["meta"]["load_end"] = load_average()
+        if done < len(backends):  # a run cut short still leaves the backends it finished
+            results["meta"]["finished"] += f" (partial: {done} of {len(backends)} backends)"
+            save(results, arguments.output_dir, stem)
     return results
+
+
+def save(results: dict[str, Any], output: Path, stem: str) -> Path:
+    """Write the JSON, the plot and the markdown report; return the report's path."""
+    output.mkdir(parents=True, exist_ok=True)
+    (output / f"{stem}.json").write_text(json.dumps(results), encoding="utf-8")
+    if results["scale"] and not plot_scale(results, output / f"{stem}-scale.png"):
+        log("matplotlib is not installed: no plot")
+        results["meta"]["plot"] = "not drawn (matplotlib missing)"
+    report = output / f"{stem}.md"
+    report.write_text(render(results), encoding="utf-8")
+    return report
 
 
 def main(arguments: argparse.Namespace) -> Path:
@@ -234,15 +250,7 @@ def main(arguments: argparse.Namespace) -> Path:
         chosen = dataclasses.replace(chosen, scale=dataclasses.replace(chosen.scale, sizes=sizes))
     stem = "bench-quick" if arguments.quick else "bench"
     results = asyncio.run(measure(arguments, chosen, stem))
-    output: Path = arguments.output_dir
-    output.mkdir(parents=True, exist_ok=True)
-    (output / f"{stem}.json").write_text(json.dumps(results), encoding="utf-8")
-    if results["scale"] and not plot_scale(results, output / f"{stem}-scale.png"):
-        log("matplotlib is not installed: no plot")
-        results["meta"]["plot"] = "not drawn (matplotlib missing)"
-    report = output / f"{stem}.md"
-    report.write_text(render(results), encoding="utf-8")
-    return report
+    return save(results, arguments.output_dir, stem)
 
 
 if __name__ == "__main__":
