@@ -48,6 +48,7 @@ ID = TypeVar("ID")
 _USER_ERRORS: ErrorMap = {"unique": UserAlreadyExists, "foreign_key": UserNotFound}
 _ACCOUNT_ERRORS: ErrorMap = {"unique": OAuthAccountAlreadyLinked, "foreign_key": UserNotFound}
 _DELETE_ERRORS: ErrorMap = {}
+_ACCOUNT_DEFAULTS = {"expires_at": None, "refresh_token": None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,7 +340,9 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
         )
         async with self._unit.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_table):
             await self._own(user)
-            account = self.oauth_account_table(**data)  # type: ignore[misc]
+            # every field set, the optional ones too: one never set would be expired by a
+            # later rollback and then load lazily (I/O) when read
+            account = self.oauth_account_table(**{**_ACCOUNT_DEFAULTS, **data})  # type: ignore[misc]
             account.user_id = self._identity(user)
             self.session.add(account)
             await self.session.flush()
