@@ -8,11 +8,12 @@ same outcomes and state after every step, as ``test_differential.py`` does.
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from .ops import Op, User
+from .ops import Account, Op, User
 from .pair import Pair, real_store
 
 
@@ -66,3 +67,23 @@ async def test_accounts_stay_readable_after_a_refused_create(pair: Pair) -> None
         ],
     )
 
+
+async def test_accounts_keep_link_order_whatever_id_is_asked_for(pair: Pair) -> None:
+    """A caller-chosen account id sorted before earlier links (order came from the ids).
+
+    OAuth-account ids are picked by the store on every id type now; naming one
+    is refused, as for integer ids.
+    """
+    early = "01890000-0000-7000-8000-000000000000"
+    await replay(
+        pair,
+        [
+            Op("users.create", (ALICE,)),
+            Op("users.add_oauth_account", (User(0), link("1"))),
+            Op("users.add_oauth_account", (User(0), link("2", id=uuid.UUID(early)))),
+            Op("users.add_oauth_account", (User(0), link("3"))),
+            Op("users.update_oauth_account", (User(0), Account(0, 0), {"id": uuid.UUID(early)})),
+        ],
+    )
+    stored = (await pair.sides[1].session.users.get_by_email("alice@x.io")).oauth_accounts  # type: ignore[union-attr]
+    assert [a.account_id for a in stored] == ["1", "3"]

@@ -126,8 +126,12 @@ class MemoryStore(Store):
         # email_key and user_id are set by the store, as columns of the SQL models are
         fixed = [FieldRule("email_key", (str,), writable=False)]
         self.user_schema = user_fields(id_type).with_rules([*fixed, *extra_user_fields])
+        # OAuth-account ids are always picked by the store: they give the link order
         self.oauth_schema = OAUTH_ACCOUNT_FIELDS.with_rules(
-            [id_rule(id_type), FieldRule("user_id", (object,), writable=False)]
+            [
+                dataclasses.replace(id_rule(id_type), writable=False),
+                FieldRule("user_id", (object,), writable=False),
+            ]
         )
         self.token_schema = ACCESS_TOKEN_FIELDS.with_rules(
             [dataclasses.replace(id_rule(id_type), name="user_id", required=True, writable=True)]

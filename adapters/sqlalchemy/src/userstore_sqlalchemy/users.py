@@ -104,13 +104,12 @@ def _derive(user_table: type[Any], account_table: type[Any] | None) -> _Model:
         account_mapper: Mapper[Any] = inspect(account_table)
         account_pk = _primary_key(account_mapper)
         account_kind = id_kind(account_pk)
+        # account ids are always the store's: their order is the link order
+        account_id_rule = id_rule(
+            account_kind, int_range=int_range(account_pk) if account_kind == "int" else (0, 0)
+        )
         account_rules = OAUTH_ACCOUNT_FIELDS.with_rules(
-            [
-                id_rule(
-                    account_kind,
-                    int_range=int_range(account_pk) if account_kind == "int" else (0, 0),
-                )
-            ]
+            [dataclasses.replace(account_id_rule, writable=False)]
         )
         account_schema = model_schema(account_mapper, account_rules, fixed=("user_id",))
         owner = (
