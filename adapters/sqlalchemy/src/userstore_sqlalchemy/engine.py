@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from ._pool import FairAsyncQueuePool
 from ._unit import install_shim
 
 __all__ = ["async_url", "create_engine"]
@@ -57,8 +59,17 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
     statements and parameters aiosqlite logs at DEBUG (logger ``aiosqlite``).  Unless
     ``logging_name`` is given, the engine logs as ``sqlalchemy.engine.Engine.userstore``.
     ``hide_parameters=False`` shows both, for debugging on data that is not real.
+
+    Where SQLAlchemy would use ``AsyncAdaptedQueuePool`` (every server, SQLite
+    files) and no ``poolclass`` or ``pool`` is given, the engine uses
+    ``FairAsyncQueuePool`` (same options), whose callers get connections in
+    the order they asked: under a load that keeps every connection busy no caller
+    waits until ``pool_timeout`` while later ones are served.
     """
     parsed = async_url(url)
+    no_pool_given = "poolclass" not in options and "pool" not in options
+    if no_pool_given and _default_pool(parsed) is AsyncAdaptedQueuePool:
+        options["poolclass"] = FairAsyncQueuePool
     options.setdefault("hide_parameters", True)
     if options["hide_parameters"]:
         options.setdefault("logging_name", "userstore")
@@ -100,6 +111,17 @@ def _hide_values(engine: Engine) -> None:
     for logger in loggers:
         if not any(isinstance(f, _HideValues) for f in logger.filters):
             logger.addFilter(_HideValues())
+
+
+def _default_pool(parsed: URL) -> type[Any] | None:
+    """The pool class SQLAlchemy would pick for ``parsed`` (``None`` if it cannot tell)."""
+    try:
+        dialect: Any = parsed.get_dialect()
+        dialect = dialect.get_async_dialect_cls(parsed)
+        pool: type[Any] = dialect.get_pool_class(parsed)
+    except Exception:  # an unknown dialect or driver: create_async_engine says so
+        return None
+    return pool
 
 
 def _missing_driver(error: ModuleNotFoundError) -> ModuleNotFoundError:
