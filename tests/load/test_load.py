@@ -143,6 +143,7 @@ def _report(
                 "per_second": round(ledger.ops[kind] / elapsed, 1),
                 "median_ms": round(1000 * statistics.median(ledger.latencies[kind]), 1),
                 "p99_ms": round(1000 * _p99(ledger.latencies[kind]), 1),
+                "max_ms": round(1000 * max(ledger.latencies[kind]), 1),
             }
             for kind in sorted(ledger.ops)
         },
