@@ -59,25 +59,28 @@ __all__ = [
 
 @dataclasses.dataclass
 class MemoryOAuthAccount:
-    """A linked OAuth account, as the memory adapter returns it."""
+    """A linked OAuth account, as the memory adapter returns it (its repr hides the tokens)."""
 
     id: Any
     user_id: Any
     oauth_name: str
-    access_token: str
+    access_token: str = dataclasses.field(repr=False)
     account_id: str
     account_email: str
     expires_at: int | None = None
-    refresh_token: str | None = None
+    refresh_token: str | None = dataclasses.field(default=None, repr=False)
 
 
 @dataclasses.dataclass
 class MemoryUser:
-    """A user, as the memory adapter returns it; custom fields become extra attributes."""
+    """A user, as the memory adapter returns it; custom fields become extra attributes.
+
+    Its repr leaves ``hashed_password`` out.
+    """
 
     id: Any
     email: str
-    hashed_password: str
+    hashed_password: str = dataclasses.field(repr=False)
     is_active: bool = True
     is_superuser: bool = False
     is_verified: bool = False
@@ -86,9 +89,9 @@ class MemoryUser:
 
 @dataclasses.dataclass
 class MemoryAccessToken:
-    """An access token, as the memory adapter returns it (``token`` always in clear)."""
+    """An access token, as the memory adapter returns it (``token`` in clear, not in its repr)."""
 
-    token: str
+    token: str = dataclasses.field(repr=False)
     user_id: Any
     created_at: dt.datetime
 
