@@ -63,7 +63,7 @@ async def expect_error(watch: Watch, kind: type[BaseException], call: Any) -> No
     watch.error(info.value)
 
 
-def account(name: str, account_id: str, access: str, refresh: str) -> dict[str, Any]:
+def account(name: str, account_id: str, access: Any, refresh: str) -> dict[str, Any]:
     return {
         "oauth_name": name,
         "account_id": account_id,
@@ -167,7 +167,7 @@ async def test_invalid_values_show_no_secret(loud_store: SQLAlchemyStore) -> Non
                 await expect_error(
                     watch,
                     InvalidUserData,
-                    s.users.add_oauth_account(user, account("g", "2", bad_provider, provider)),  # type: ignore[arg-type]
+                    s.users.add_oauth_account(user, account("g", "2", bad_provider, provider)),
                 )
             # an unknown key whose value is a secret
             await expect_error(watch, InvalidUserData, s.users.update(user, {"password": hashed}))
