@@ -136,7 +136,7 @@ async def run_backend(backend: str, chosen: Plan, results: dict[str, Any]) -> No
         for database in dbs.values():
             await bulk_load(database, 0, workload.users, plain_from=workload.seeded)
             await analyze(database)
-        samples, misses = await time_operations(dbs, workload)
+        samples, cpu, misses = await time_operations(dbs, workload)
         log(f"{backend}: counting round trips")
         round_trips = await count_round_trips(dbs, workload)
         if backend == "sqlite":
@@ -146,6 +146,7 @@ async def run_backend(backend: str, chosen: Plan, results: dict[str, Any]) -> No
                 op: {name: median(values) for name, values in per_impl.items()}
                 for op, per_impl in samples.items()
             },
+            "cpu_us": cpu,
             "round_trips": round_trips,
             "misses": misses,
             "stats_us": {

@@ -177,10 +177,12 @@ async def _phases(
     return samples, misses
 
 
-async def _timed(impl: Impl, call: Call) -> tuple[float, Any]:
-    start = time.perf_counter_ns()
+async def _timed(impl: Impl, call: Call) -> tuple[tuple[float, float], Any]:
+    """Wall µs and this process's CPU µs (every thread: aiosqlite's too) of one call."""
+    cpu, start = time.process_time_ns(), time.perf_counter_ns()
     result = await call()
-    return (time.perf_counter_ns() - start) / 1000, result
+    wall, cpu = time.perf_counter_ns() - start, time.process_time_ns() - cpu
+    return (wall / 1000, cpu / 1000), result
 
 
 async def _opened(names: tuple[str, ...], databases: dict[str, Database]) -> dict[str, Impl]:
@@ -194,18 +196,28 @@ async def _opened(names: tuple[str, ...], databases: dict[str, Database]) -> dic
 
 async def time_operations(
     databases: dict[str, Database], workload: Workload
-) -> tuple[dict[str, dict[str, list[float]]], dict[str, int]]:
-    """Microseconds per call, per operation and implementation (warm-up dropped)."""
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, float]], dict[str, int]]:
+    """Wall µs per call and mean client CPU µs per call, per operation and implementation.
+
+    Warm-up calls dropped.  The CPU is the benchmark process's (every thread), so
+    it is what one event loop spends per call: what bounds throughput once the
+    loop is saturated (the concurrency runs).
+    """
     impls = await _opened(workload.impls, databases)
     try:
-        samples, misses = await _phases(impls, workload, 0, workload.per_pass, _timed)
+        timed, misses = await _phases(impls, workload, 0, workload.per_pass, _timed)
     finally:
         for impl in impls.values():
             await impl.close()
-    for per_impl in samples.values():
+    samples: dict[str, dict[str, list[float]]] = {}
+    cpu: dict[str, dict[str, float]] = {}
+    for op, per_impl in timed.items():
+        samples[op], cpu[op] = {}, {}
         for name, values in per_impl.items():
-            per_impl[name] = values[workload.warmup :]
-    return samples, misses
+            kept = values[workload.warmup :]
+            samples[op][name] = [wall for wall, _ in kept]
+            cpu[op][name] = statistics.fmean(c for _, c in kept) if kept else float("nan")
+    return samples, cpu, misses
 
 
 async def count_round_trips(
