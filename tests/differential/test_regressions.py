@@ -7,13 +7,15 @@ same outcomes and state after every step, as ``test_differential.py`` does.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import uuid
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 
-from .ops import Account, Op, User
+from .ops import Account, Op, User, UserId
 from .pair import Pair, real_store
 
 
@@ -87,3 +89,34 @@ async def test_accounts_keep_link_order_whatever_id_is_asked_for(pair: Pair) -> 
     )
     stored = (await pair.sides[1].session.users.get_by_email("alice@x.io")).oauth_accounts  # type: ignore[union-attr]
     assert [a.account_id for a in stored] == ["1", "3"]
+
+
+@pytest.mark.parametrize(
+    "removal",
+    [
+        Op("tokens.delete_for_user", (UserId(0),)),
+        Op("tokens.delete_expired", (dt.datetime(2030, 1, 1, tzinfo=dt.UTC),)),
+        Op("users.delete", (User(0),)),
+    ],
+    ids=["delete_for_user", "delete_expired", "user_deleted"],
+)
+async def test_a_token_deleted_in_bulk_can_be_created_again(pair: Pair, removal: Op) -> None:
+    """The session still held the token object after a bulk DELETE; creating it again was refused.
+
+    (AccessTokenAlreadyExists from the held-object check, though the row was gone.)
+    """
+    token = {
+        "token": "tok",
+        "user_id": UserId(0),
+        "created_at": dt.datetime(2021, 6, 15, tzinfo=dt.UTC),
+    }
+    await replay(
+        pair,
+        [
+            Op("users.create", (ALICE,)),
+            Op("tokens.create", (token,)),
+            removal,
+            Op("users.create", ({**ALICE, "email": "bob@x.io"},)),
+            Op("tokens.create", (token,)),
+        ],
+    )

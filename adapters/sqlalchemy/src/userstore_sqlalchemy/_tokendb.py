@@ -130,13 +130,27 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         clear = data["token"]
         data["token"] = self._stored(clear)
         data.setdefault("created_at", now_utc())
-        self._unit.refuse_held_key(self.access_token_table, data["token"], AccessTokenAlreadyExists)
+        self._release_held(data["token"])
         token = self.access_token_table(**data)
         async with self._unit.write(_TOKEN_ERRORS, keep=[token], table=self._table):
             self.session.add(token)
             await self.session.flush()
             self._hand_out(token, clear)
         return token
+
+    def _release_held(self, stored: str) -> None:
+        """Expunge a token object the session holds under ``stored``; the INSERT then decides.
+
+        Bulk deletes (``delete_for_user``, ``delete_expired``, a deleted user's
+        cascade) leave the objects of the rows they removed in the session, so a
+        held object does not mean the row exists; and a flush would warn, with the
+        token in the message, about a new object under a held key.
+        """
+        mapper: Mapper[Any] = inspect(self.access_token_table)
+        key = mapper.identity_key_from_primary_key((stored,))
+        held = self.session.sync_session.identity_map.get(key)
+        if held is not None:
+            self.session.expunge(held)
 
     async def update(self, access_token: AP, update_dict: dict[str, Any]) -> AP:
         """Update the token's other fields (one UPDATE); ``UserNotFound`` if it is gone."""
