@@ -5,6 +5,7 @@
     nox -s lint typecheck
     nox -s behaviour             fastapi-users-db-sqlalchemy beside userstore, per backend
     nox -s bench                 benchmarks (``-- --quick`` for a smoke run)
+    nox -s differential          memory reference vs each backend, long hypothesis budget
 
 Server URLs come from USERSTORE_TEST_POSTGRES_URL and USERSTORE_TEST_MYSQL_URL
 (or testcontainers when a Docker engine answers).
@@ -61,3 +62,18 @@ def bench(session: nox.Session) -> None:
     """The benchmark harness (benchmarks/); ``-- --quick`` for a smoke run."""
     session.install(*PACKAGES, "fastapi-users-db-sqlalchemy==7.*", SQLALCHEMY["2.0"], "matplotlib")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def differential(session: nox.Session) -> None:
+    """The differential test (tests/differential) with a longer budget than CI's.
+
+    ``USERSTORE_DIFF_EXAMPLES`` (default here 300 per backend and configuration),
+    ``USERSTORE_DIFF_STEPS`` and ``USERSTORE_DIFF_SEED`` override the budget and seed.
+    """
+    session.install(*PACKAGES, *DEV, SQLALCHEMY["2.1"])
+    env = {
+        "USERSTORE_DIFF_EXAMPLES": os.environ.get("USERSTORE_DIFF_EXAMPLES", "300"),
+        "USERSTORE_DIFF_STEPS": os.environ.get("USERSTORE_DIFF_STEPS", "40"),
+    }
+    session.run("pytest", "tests/differential", "-s", *session.posargs, env=env)
