@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.util import await_
+from sqlalchemy.util.concurrency import await_only
 
 from userstore import StoreUnavailable
 from userstore_sqlalchemy import SQLAlchemyStore
@@ -149,11 +149,11 @@ async def test_killed_during_an_autocommitted_create(
 
     def before_insert(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith("INSERT") and victim:
-            await_(kill(admin, victim.pop("pid")))
+            await_only(kill(admin, victim.pop("pid")))
 
     def before_commit(conn: Any) -> None:
         if victim:
-            await_(kill(admin, victim.pop("pid")))
+            await_only(kill(admin, victim.pop("pid")))
 
     name, hook = (
         ("before_cursor_execute", before_insert)

@@ -13,6 +13,7 @@ import aiomysql
 import asyncpg
 import pymysql
 import pytest
+import sqlalchemy
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
@@ -28,6 +29,12 @@ from userstore import (
 from userstore_sqlalchemy._unit import ErrorMap, Unit
 
 from .tutorial import User
+
+if sqlalchemy.__version__.startswith("2.0."):
+    # The table below is built from SQLAlchemy 2.1's adaptation of asyncpg's errors
+    # (EmulatedDBAPIException, _handle_exception_no_connection), which 2.0 lacks;
+    # on 2.0 the same translations are exercised by the tests that hit real servers.
+    pytest.skip("the error table needs SQLAlchemy 2.1's internals", allow_module_level=True)
 
 URLS = {
     "sqlite": "sqlite+aiosqlite://",
