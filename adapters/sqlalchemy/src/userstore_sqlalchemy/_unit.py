@@ -298,14 +298,11 @@ def connect_error(engine: Engine, error: Exception) -> Exception:
         if shim.is_unavailable(error):
             return StoreUnavailable(shim.cannot_reach(url, shim.message(error)))
         return StoreUnavailable(f"cannot connect to {shim.location(url)}: {shim.message(error)}")
-    if type(error).__module__.partition(".")[0] in _DRIVER_PACKAGES:
+    if type(error).__module__.partition(".")[0] in shim.driver_packages:
         # SQLAlchemy 2.0 lets some driver errors out of connect() unwrapped (asyncpg's
         # InvalidCatalogNameError, InvalidPasswordError): a refusal all the same
         return StoreUnavailable(f"cannot connect to {shim.location(url)}: {error}")
     return error
-
-
-_DRIVER_PACKAGES = frozenset({"asyncpg", "aiomysql", "pymysql", "aiosqlite", "sqlite3"})
 
 
 def _pool_exhausted(error: sa_exc.TimeoutError) -> str:

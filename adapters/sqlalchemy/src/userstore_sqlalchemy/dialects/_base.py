@@ -41,6 +41,10 @@ class DialectShim:
 
     dialect_names: ClassVar[tuple[str, ...]] = ()
 
+    driver_packages: ClassVar[frozenset[str]] = frozenset()
+    """Top-level packages of the backend's drivers, whose exceptions SQLAlchemy may
+    let out of ``connect()`` unwrapped (2.0 does, for asyncpg's refusals)."""
+
     default_port: ClassVar[int | None] = None
     """The server's port when a URL names none."""
 

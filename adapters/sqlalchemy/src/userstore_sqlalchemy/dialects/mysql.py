@@ -66,6 +66,7 @@ class MySQLShim(DialectShim):
 
     name = "mysql"
     dialect_names: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
+    driver_packages: ClassVar[frozenset[str]] = frozenset({"aiomysql", "pymysql"})
     default_port: ClassVar[int | None] = 3306
 
     @staticmethod

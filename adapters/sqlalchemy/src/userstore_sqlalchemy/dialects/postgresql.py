@@ -32,6 +32,7 @@ class PostgreSQLShim(DialectShim):
 
     name = "postgresql"
     dialect_names: ClassVar[tuple[str, ...]] = ("postgresql",)
+    driver_packages: ClassVar[frozenset[str]] = frozenset({"asyncpg"})
     default_port: ClassVar[int | None] = 5432
 
     def uuid_type(self, dialect: Dialect) -> TypeEngine[Any]:

@@ -40,6 +40,7 @@ class SQLiteShim(DialectShim):
 
     name = "sqlite"
     dialect_names: ClassVar[tuple[str, ...]] = ("sqlite",)
+    driver_packages: ClassVar[frozenset[str]] = frozenset({"aiosqlite", "sqlite3"})
 
     def location(self, url: URL) -> str:
         """The database file (or ``:memory:``)."""
