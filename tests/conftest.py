@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +75,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _forbid_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """With ``USERSTORE_NO_SKIPS`` set (CI sets it), a skip becomes a failure.
+
+    CI runs the matrix on every backend and on both SQLAlchemy lines: a test that
+    skips itself on one of them hides a difference, whatever its reason.
+    """
+    if report.skipped and not hasattr(report, "wasxfail") and os.environ.get("USERSTORE_NO_SKIPS"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and USERSTORE_NO_SKIPS is set: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    _forbid_skip(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    report = yield
+    _forbid_skip(report)
+    return report

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import bindparam, delete, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper, Session, attributes
+from sqlalchemy.orm import Mapper, Session, attributes, class_mapper
 
 from userstore import (
     ACCESS_TOKEN_FIELDS,
@@ -94,8 +94,8 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         self.access_token_table = access_token_table
         self.token_digest = token_digest
         self._model = _token_model(access_token_table)
-        self._unit = Unit(session, inspect(access_token_table))
-        self._table = inspect(access_token_table).local_table
+        self._unit = Unit(session, class_mapper(access_token_table))
+        self._table = class_mapper(access_token_table).local_table
 
     def _stored(self, token: str) -> str:
         return token_digest(token) if self.token_digest else token
@@ -146,7 +146,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         held object does not mean the row exists; and a flush would warn, with the
         token in the message, about a new object under a held key.
         """
-        mapper: Mapper[Any] = inspect(self.access_token_table)
+        mapper: Mapper[Any] = class_mapper(self.access_token_table)
         key = mapper.identity_key_from_primary_key((stored,))
         held = self.session.sync_session.identity_map.get(key)
         if held is not None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import (
     Session,
     aliased,
     attributes,
+    class_mapper,
     contains_eager,
 )
 
@@ -185,8 +186,8 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
         self.user_table = user_table
         self.oauth_account_table = oauth_account_table
         self._model = _model(user_table, oauth_account_table)
-        self._unit = Unit(session, inspect(user_table))
-        self._user_table = inspect(user_table).local_table
+        self._unit = Unit(session, class_mapper(user_table))
+        self._user_table = class_mapper(user_table).local_table
         self._account_table = (
             inspect(oauth_account_table).local_table if oauth_account_table is not None else None
         )
@@ -231,7 +232,7 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
         """
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise InvalidUserData("limit", "must be an int of at least 1")
-        pk = _primary_key(inspect(self.user_table))
+        pk = _primary_key(class_mapper(self.user_table))
         page = select(self.user_table).order_by(pk).limit(limit)
         if after is not None:
             start = coerce_id(after, self._model.id_type, int_range=self._model.id_range)
@@ -308,7 +309,7 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
                     delete(column.class_).where(column == user_id),
                     execution_options={"synchronize_session": False},
                 )
-            (pk,) = inspect(self.user_table).primary_key
+            (pk,) = class_mapper(self.user_table).primary_key
             result = await self.session.execute(
                 delete(self.user_table).where(pk == user_id),
                 execution_options={"synchronize_session": False},

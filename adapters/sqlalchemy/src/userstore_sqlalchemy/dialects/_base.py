@@ -143,7 +143,7 @@ class DialectShim:
 def driver_error(error: DBAPIError) -> Any:
     """Return the driver's own exception behind ``error`` (unwrapping SQLAlchemy's adaptation)."""
     try:
-        found = error.driver_exception  # SQLAlchemy 2.1
+        found = getattr(error, "driver_exception")  # noqa: B009  # SQLAlchemy 2.1 only
     except (AttributeError, ValueError):  # 2.0; or an emulated error built without one
         found = None
     if found is not None:
