@@ -8,7 +8,9 @@
     nox -s differential          memory reference vs each backend, long hypothesis budget
 
 Server URLs come from USERSTORE_TEST_POSTGRES_URL and USERSTORE_TEST_MYSQL_URL
-(or testcontainers when a Docker engine answers).
+(or testcontainers when a Docker engine answers).  Sessions build their
+environments with uv when it is installed and with virtualenv otherwise
+(``python3 -m pip install nox`` is enough).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 
 import nox
 
-nox.options.default_venv_backend = "uv"
+nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 
@@ -33,12 +35,14 @@ PACKAGES = ["-e", "protocol[fastapi-users,cli]", "-e", "adapters/sqlalchemy[all]
 @nox.parametrize("sqlalchemy", list(SQLALCHEMY))
 @nox.parametrize("backend", BACKENDS)
 def tests(session: nox.Session, backend: str, sqlalchemy: str) -> None:
+    """The test matrix on one backend and one SQLAlchemy line (memory: tests without a database)."""
     session.install(*PACKAGES, *DEV, SQLALCHEMY[sqlalchemy])
     session.run("pytest", f"--backend={backend}", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
     session.install("ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -46,6 +50,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
+    """mypy --strict on both packages."""
     session.install(*PACKAGES, "mypy", "pytest", "alembic")
     session.run("mypy")
 
