@@ -233,3 +233,45 @@ async def test_killed_at_random_moments_all_or_nothing(
                     found = await s.users.get_by_email(f"user{n}@x.io")
                 assert (found is not None) == (rows[0] == 1)
     print(f"outcomes over {RUNS} kills: {outcomes}")
+
+
+@pytest.mark.parametrize("where", ["a-call", "the-release", "the-rollback"])
+async def test_killed_inside_an_inner_block_commits_nothing(
+    store: SQLAlchemyStore, admin: AsyncConnection, where: str
+) -> None:
+    """The connection dies inside a SAVEPOINT block the caller then gives up on.
+
+    The inner block raises ``StoreUnavailable`` (from the call, from RELEASE, or from
+    ROLLBACK TO SAVEPOINT after the block's own error); the caller catches it and
+    goes on with the outer block, whose end raises ``StoreUnavailable`` too: the
+    outer block's earlier writes died with the connection, so nothing commits.
+    """
+
+    class Abandon(Exception):
+        pass
+
+    async with store.session() as s:
+
+        async def inner() -> None:
+            async with s.transaction():
+                await s.users.create(user("bob@x.io"))
+                await kill(admin, await _pid_of(s))
+                if where == "a-call":
+                    await s.users.create(user("carol@x.io"))
+                elif where == "the-rollback":
+                    raise Abandon
+
+        async def outer() -> None:
+            async with s.transaction():
+                await s.users.create(user("alice@x.io"))
+                with pytest.raises(StoreUnavailable):
+                    await inner()
+                with pytest.raises(StoreUnavailable):
+                    await s.users.create(user("dave@x.io"))
+
+        with pytest.raises(StoreUnavailable):
+            await outer()
+        assert await count_rows(store.engine, table(store, "user")) == 0
+        async with s.transaction():  # the same session works again
+            await s.users.create(user("alice@x.io"))
+    assert await count_rows(store.engine, table(store, "user"), email="alice@x.io") == 1

@@ -1,5 +1,6 @@
 """What the in-memory adapter does beyond the conformance suite."""
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -251,12 +252,51 @@ async def test_store_as_async_context_manager_and_drop_schema() -> None:
             await s.users.create(USER)
 
 
-async def test_nested_transaction_is_refused() -> None:
+async def test_nested_transaction_holds_the_lock_once() -> None:
     store = memory()
-    async with store.session() as s, s.transaction():
-        inner = s.transaction()
-        with pytest.raises(RuntimeError, match="already open"):
-            await inner.__aenter__()
+    other_done = asyncio.Event()
+
+    async def other_writer() -> None:
+        async with store.session() as other:
+            await other.users.create({**USER, "email": "other@example.com"})
+        other_done.set()
+
+    async with store.session() as s:
+        async with s.transaction():
+            # a nested block in the same task takes no second lock: no deadlock
+            async with asyncio.timeout(5), s.transaction(), s.transaction():
+                await s.users.create(USER)
+            task = asyncio.create_task(other_writer())
+            await asyncio.sleep(0.01)
+            # another session's write waits for the outermost block, not the inner ones
+            assert not other_done.is_set()
+        await asyncio.wait_for(task, 5)
+        assert await s.users.get_by_email(USER["email"]) is not None
+
+
+async def test_connection_lost_inside_a_nested_block_loses_the_whole_transaction() -> None:
+    store = memory()
+    async with store.session() as s:
+        outer = s.transaction()
+        await outer.__aenter__()
+        await s.users.create(USER)
+
+        async def inner() -> None:
+            async with s.transaction():
+                s.sever()
+                with pytest.raises(StoreUnavailable):
+                    await s.users.create({**USER, "email": "bob@example.com"})
+
+        # the caller swallowed the loss inside the inner block: its end fails all the same
+        with pytest.raises(StoreUnavailable, match="nothing committed"):
+            await inner()
+        # the loss belongs to the connection, so to the enclosing block as well
+        with pytest.raises(StoreUnavailable):
+            await s.users.create({**USER, "email": "carol@example.com"})
+        with pytest.raises(StoreUnavailable, match="nothing committed"):
+            await outer.__aexit__(None, None, None)
+        assert await s.users.get_by_email(USER["email"]) is None
+        await s.users.create(USER)
 
 
 async def test_connection_lost_inside_a_transaction_commits_nothing() -> None:

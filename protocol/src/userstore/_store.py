@@ -33,7 +33,8 @@ class StoreSession(ABC):
 
     Write methods commit before they return, unless they run inside
     :meth:`transaction`, whose block commits at its end or rolls back on an
-    exception, all or nothing.
+    exception, all or nothing.  A session is one task's unit of work: use it from
+    one task at a time.
     """
 
     users: BaseUserDatabase[Any, Any]
@@ -41,7 +42,33 @@ class StoreSession(ABC):
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[None]:
-        """Open a transaction; methods called inside it do not commit on their own."""
+        """Open a transaction; methods called inside it do not commit on their own.
+
+        The block commits at its end, or rolls back on an exception, which then
+        passes through unchanged: all or nothing.
+
+        Opened inside another transaction block of the same session, it is a
+        savepoint: an exception in it undoes that block's own writes only and
+        passes through; the caller may catch it and go on with the enclosing
+        block, whose later writes commit with it.  A block that succeeds commits
+        only when the outermost block does, and is undone with it if that one
+        fails.  A typed refusal (``UserAlreadyExists`` from a create, say) ending
+        an inner block is such an exception.  Blocks nest to any depth, each one a
+        savepoint of the block around it::
+
+            async with session.transaction():
+                user = await session.users.create(...)
+                try:
+                    async with session.transaction():
+                        await session.users.add_oauth_account(user, ...)
+                        await session.tokens.create(...)
+                except UserStoreError:
+                    pass  # the account and the token are undone; the user is kept
+
+        A lost connection (``StoreUnavailable``) inside any level loses the whole
+        transaction: the outermost block then raises ``StoreUnavailable`` at its
+        end and commits nothing.
+        """
 
     @abstractmethod
     async def list_users(self, *, after: Any = None, limit: int = 100) -> list[Any]:

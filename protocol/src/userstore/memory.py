@@ -178,9 +178,25 @@ class MemorySession(StoreSession):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        """Run the block on a private copy of the state; publish it only if the block succeeds."""
+        """Run the block on a private copy of the state; publish it only if the block succeeds.
+
+        Inside another block of this session it is a savepoint: the block works on a
+        copy of the enclosing block's state, which takes the copy's place if the
+        block succeeds and is kept as it was if the block raises.  The write lock is
+        the outermost block's, held until that one ends.
+        """
         if self._tx is not None:
-            raise RuntimeError("a transaction is already open on this session")
+            outer = self._tx
+            self._tx = copy.deepcopy(outer)
+            try:
+                yield
+            except BaseException:
+                self._tx = outer
+                raise
+            if self._tx_lost:
+                self._tx = outer
+                raise StoreUnavailable("connection lost during the transaction; nothing committed")
+            return
         async with self.store._lock:
             self._tx = copy.deepcopy(self.store._state)
             try:

@@ -63,6 +63,9 @@ ErrorMap = dict[str, type[UserStoreError]]
 
 Snapshot = list[tuple[Any, dict[str, Any]]]
 
+_LOST_IN_TRANSACTION = "8s2b"
+"""SQLAlchemy's code of "Can't reconnect until invalid transaction is rolled back"."""
+
 _REFUSALS = (UserAlreadyExists, OAuthAccountAlreadyLinked, AccessTokenAlreadyExists, UserNotFound)
 
 
@@ -272,6 +275,9 @@ class Unit:
             return UserStoreError(f"database error ({type(error.orig).__name__})")
         if isinstance(error, (OSError, asyncio.TimeoutError)):
             return StoreUnavailable(f"database unavailable ({type(error).__name__})")
+        if isinstance(error, sa_exc.PendingRollbackError) and error.code == _LOST_IN_TRANSACTION:
+            # a call after the connection died inside the caller's transaction
+            return StoreUnavailable("the transaction was lost with its connection")
         if isinstance(error, sa_exc.SQLAlchemyError):
             return UserStoreError(f"database error ({type(error).__name__})")
         return None
