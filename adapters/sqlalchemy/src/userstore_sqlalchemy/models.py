@@ -41,22 +41,35 @@ class SQLAlchemyBaseUserTable(Generic[ID]):
     __tablename__ = "user"
 
     if TYPE_CHECKING:
+        # FastAPI Users' generics bound the model by protocols of plain attributes, and
+        # mypy checks a bound written as a type argument (``BaseUserManager[User, ...]``)
+        # without applying descriptors: a ``Mapped[str]`` column fails it where ``str``
+        # passes.  So mypy sees the protocol's attributes; SQLAlchemy sees the columns.
         id: ID
-
-    email: Mapped[str] = mapped_column(ExactString(320), nullable=False)
-    email_key: Mapped[str] = mapped_column(
-        ExactString(EMAIL_KEY_MAX_LENGTH), unique=True, index=True, nullable=False
-    )
-    hashed_password: Mapped[str] = mapped_column(ExactString(1024), nullable=False)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
-    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
-    is_verified: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+        email: str
+        email_key: Mapped[str]
+        hashed_password: str
+        is_active: bool
+        is_superuser: bool
+        is_verified: bool
+    else:
+        email: Mapped[str] = mapped_column(ExactString(320), nullable=False)
+        email_key: Mapped[str] = mapped_column(
+            ExactString(EMAIL_KEY_MAX_LENGTH), unique=True, index=True, nullable=False
+        )
+        hashed_password: Mapped[str] = mapped_column(ExactString(1024), nullable=False)
+        is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+        is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+        is_verified: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
 
 class SQLAlchemyBaseUserTableUUID(SQLAlchemyBaseUserTable[UUID_ID]):
     """The user table with a client-generated UUID primary key."""
 
-    id: Mapped[UUID_ID] = mapped_column(GUID, primary_key=True, default=uuid.uuid4)
+    if TYPE_CHECKING:  # a plain attribute for mypy, as in SQLAlchemyBaseUserTable
+        id: UUID_ID
+    else:
+        id: Mapped[UUID_ID] = mapped_column(GUID, primary_key=True, default=uuid.uuid4)
 
 
 class SQLAlchemyBaseOAuthAccountTable(Generic[ID]):
@@ -68,29 +81,39 @@ class SQLAlchemyBaseOAuthAccountTable(Generic[ID]):
 
     __tablename__ = "oauth_account"
 
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # plain attributes for mypy, as in SQLAlchemyBaseUserTable
         id: ID
         user_id: ID
-
-    oauth_name: Mapped[str] = mapped_column(ExactString(100), nullable=False)
-    access_token: Mapped[str] = mapped_column(ExactString(), nullable=False)
-    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    refresh_token: Mapped[str | None] = mapped_column(ExactString(), nullable=True)
-    account_id: Mapped[str] = mapped_column(ExactString(320), nullable=False)
-    account_email: Mapped[str] = mapped_column(ExactString(320), nullable=False)
+        oauth_name: str
+        access_token: str
+        expires_at: int | None
+        refresh_token: str | None
+        account_id: str
+        account_email: str
+    else:
+        oauth_name: Mapped[str] = mapped_column(ExactString(100), nullable=False)
+        access_token: Mapped[str] = mapped_column(ExactString(), nullable=False)
+        expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+        refresh_token: Mapped[str | None] = mapped_column(ExactString(), nullable=True)
+        account_id: Mapped[str] = mapped_column(ExactString(320), nullable=False)
+        account_email: Mapped[str] = mapped_column(ExactString(320), nullable=False)
 
 
 class SQLAlchemyBaseOAuthAccountTableUUID(SQLAlchemyBaseOAuthAccountTable[UUID_ID]):
     """The OAuth-account table with time-ordered UUID ids and a cascading ``user_id``."""
 
-    id: Mapped[UUID_ID] = mapped_column(GUID, primary_key=True, default=uuid7)
+    if TYPE_CHECKING:  # plain attributes for mypy, as in SQLAlchemyBaseUserTable
+        id: UUID_ID
+        user_id: UUID_ID
+    else:
+        id: Mapped[UUID_ID] = mapped_column(GUID, primary_key=True, default=uuid7)
 
-    @declared_attr
-    def user_id(cls) -> Mapped[UUID_ID]:
-        """The owner; deleting the user deletes the account."""
-        return mapped_column(
-            GUID, ForeignKey("user.id", ondelete="cascade"), nullable=False, index=True
-        )
+        @declared_attr
+        def user_id(cls) -> Mapped[UUID_ID]:
+            """The owner; deleting the user deletes the account."""
+            return mapped_column(
+                GUID, ForeignKey("user.id", ondelete="cascade"), nullable=False, index=True
+            )
 
 
 def oauth_unique_name(table_name: str) -> str:
