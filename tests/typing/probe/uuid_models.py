@@ -117,6 +117,11 @@ async def token_owner(session: AsyncSession, token: str) -> uuid.UUID | None:
     return None if found is None else found.user_id
 
 
-def by_email_key(key: str) -> object:
-    """userstore's own column stays a SQLAlchemy attribute for mypy."""
-    return select(User).where(User.email_key == key)
+def queries(key: str, user_id: uuid.UUID) -> list[object]:
+    """Columns no FastAPI Users bound needs plain stay SQLAlchemy attributes for mypy."""
+    return [
+        select(User).where(User.email_key == key),
+        select(User).where(User.id == user_id).order_by(User.email_key),
+        select(OAuthAccount).where(OAuthAccount.account_id == key),
+        select(OAuthAccount.user_id).where(OAuthAccount.oauth_name == key),
+    ]

@@ -41,10 +41,11 @@ class SQLAlchemyBaseUserTable(Generic[ID]):
     __tablename__ = "user"
 
     if TYPE_CHECKING:
-        # FastAPI Users' generics bound the model by protocols of plain attributes, and
+        # FastAPI Users bounds its model parameter by UserProtocol's plain attributes, and
         # mypy checks a bound written as a type argument (``BaseUserManager[User, ...]``)
         # without applying descriptors: a ``Mapped[str]`` column fails it where ``str``
-        # passes.  So mypy sees the protocol's attributes; SQLAlchemy sees the columns.
+        # passes.  So mypy sees these attributes plain; SQLAlchemy sees the columns.
+        # (``id`` may stay a column: the bound's ``id`` is ``Any``.)
         id: ID
         email: str
         email_key: Mapped[str]
@@ -66,10 +67,7 @@ class SQLAlchemyBaseUserTable(Generic[ID]):
 class SQLAlchemyBaseUserTableUUID(SQLAlchemyBaseUserTable[UUID_ID]):
     """The user table with a client-generated UUID primary key."""
 
-    if TYPE_CHECKING:  # a plain attribute for mypy, as in SQLAlchemyBaseUserTable
-        id: UUID_ID
-    else:
-        id: Mapped[UUID_ID] = mapped_column(GUID, primary_key=True, default=uuid.uuid4)
+    id: Mapped[UUID_ID] = mapped_column(GUID, primary_key=True, default=uuid.uuid4)
 
 
 class SQLAlchemyBaseOAuthAccountTable(Generic[ID]):
@@ -81,39 +79,29 @@ class SQLAlchemyBaseOAuthAccountTable(Generic[ID]):
 
     __tablename__ = "oauth_account"
 
-    if TYPE_CHECKING:  # plain attributes for mypy, as in SQLAlchemyBaseUserTable
+    if TYPE_CHECKING:
         id: ID
         user_id: ID
-        oauth_name: str
-        access_token: str
-        expires_at: int | None
-        refresh_token: str | None
-        account_id: str
-        account_email: str
-    else:
-        oauth_name: Mapped[str] = mapped_column(ExactString(100), nullable=False)
-        access_token: Mapped[str] = mapped_column(ExactString(), nullable=False)
-        expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-        refresh_token: Mapped[str | None] = mapped_column(ExactString(), nullable=True)
-        account_id: Mapped[str] = mapped_column(ExactString(320), nullable=False)
-        account_email: Mapped[str] = mapped_column(ExactString(320), nullable=False)
+
+    oauth_name: Mapped[str] = mapped_column(ExactString(100), nullable=False)
+    access_token: Mapped[str] = mapped_column(ExactString(), nullable=False)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    refresh_token: Mapped[str | None] = mapped_column(ExactString(), nullable=True)
+    account_id: Mapped[str] = mapped_column(ExactString(320), nullable=False)
+    account_email: Mapped[str] = mapped_column(ExactString(320), nullable=False)
 
 
 class SQLAlchemyBaseOAuthAccountTableUUID(SQLAlchemyBaseOAuthAccountTable[UUID_ID]):
     """The OAuth-account table with time-ordered UUID ids and a cascading ``user_id``."""
 
-    if TYPE_CHECKING:  # plain attributes for mypy, as in SQLAlchemyBaseUserTable
-        id: UUID_ID
-        user_id: UUID_ID
-    else:
-        id: Mapped[UUID_ID] = mapped_column(GUID, primary_key=True, default=uuid7)
+    id: Mapped[UUID_ID] = mapped_column(GUID, primary_key=True, default=uuid7)
 
-        @declared_attr
-        def user_id(cls) -> Mapped[UUID_ID]:
-            """The owner; deleting the user deletes the account."""
-            return mapped_column(
-                GUID, ForeignKey("user.id", ondelete="cascade"), nullable=False, index=True
-            )
+    @declared_attr
+    def user_id(cls) -> Mapped[UUID_ID]:
+        """The owner; deleting the user deletes the account."""
+        return mapped_column(
+            GUID, ForeignKey("user.id", ondelete="cascade"), nullable=False, index=True
+        )
 
 
 def oauth_unique_name(table_name: str) -> str:
