@@ -30,7 +30,7 @@ class SQLAlchemyBaseAccessTokenTable(Generic[ID]):
 
     __tablename__ = "accesstoken"
 
-    if TYPE_CHECKING:  # plain attributes for mypy, as in SQLAlchemyBaseUserTable
+    if TYPE_CHECKING:  # AccessTokenProtocol's attributes plain, see SQLAlchemyBaseUserTable
         token: str
         created_at: dt.datetime
         user_id: ID
@@ -44,7 +44,7 @@ class SQLAlchemyBaseAccessTokenTable(Generic[ID]):
 class SQLAlchemyBaseAccessTokenTableUUID(SQLAlchemyBaseAccessTokenTable[UUID_ID]):
     """The access-token table for UUID user ids, deleted with its user."""
 
-    if TYPE_CHECKING:  # a plain attribute for mypy, as in SQLAlchemyBaseUserTable
+    if TYPE_CHECKING:  # to mypy a declared_attr is no settable attribute: it fails the bound
         user_id: UUID_ID
     else:
 
