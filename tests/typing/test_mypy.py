@@ -3,15 +3,17 @@
 FastAPI Users' generics (``BaseUserManager[UP, ID]``, ``FastAPIUsers[UP, ID]``,
 ``DatabaseStrategy[UP, ID, AP]``) bound their model parameter by protocols of
 plain attributes, and ``BaseUserManager`` wants a ``BaseUserDatabase`` subclass.
-mypy checks such a bound where the type argument is written (``class
-UserManager(BaseUserManager[User, uuid.UUID])``) without applying descriptors,
-so a model whose protocol attributes are ``Mapped[...]`` columns fails it; the
-mixins therefore show mypy plain attributes, and ``SQLAlchemyUserDatabase`` is
-a FastAPI Users ``BaseUserDatabase`` for mypy.
+mypy checks a bound where the type argument is written (``class
+UserManager(BaseUserManager[User, uuid.UUID])``) during semantic analysis, with
+a member lookup that does not apply descriptors, so a model whose protocol
+attributes are ``Mapped[...]`` columns fails it (a later use of the model then
+fails too, from mypy's cached verdict).  The mixins therefore show mypy plain
+attributes where a bound needs them, and ``SQLAlchemyUserDatabase`` is FastAPI
+Users' ``BaseUserDatabase`` for mypy.
 
 The documentation app is FastAPI Users' example with the imports switched: it
-may give exactly the errors that fastapi-users-db-sqlalchemy 7 gives on the same
-code (``FUDB_DOCS_APP_ERRORS``), and no other.  The probe (``probe/``: OAuth
+may give the errors that fastapi-users-db-sqlalchemy 7 gives on the same code
+(``FUDB_DOCS_APP_ERRORS``), and no other.  The probe (``probe/``: OAuth
 accounts, the database strategy, integer ids) is annotated and clean, but for the
 one spelling that fails with fastapi-users-db-sqlalchemy too.
 """
