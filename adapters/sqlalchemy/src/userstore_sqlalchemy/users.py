@@ -48,7 +48,8 @@ ID = TypeVar("ID")
 if TYPE_CHECKING:
     # For mypy the class is also FastAPI Users' BaseUserDatabase, as
     # fastapi-users-db-sqlalchemy's is: BaseUserManager takes only that.  At run time
-    # FastAPI Users needs no base class, and userstore does not import it.
+    # FastAPI Users needs no base class, and userstore does not import it.  (Where
+    # FastAPI Users is not installed, mypy takes that base as Any.)
     from fastapi_users.db import BaseUserDatabase as _FastAPIUsersDatabase
 
     class _Database(BaseUserDatabase[UP, ID], _FastAPIUsersDatabase[UP, ID]):
