@@ -30,21 +30,27 @@ class SQLAlchemyBaseAccessTokenTable(Generic[ID]):
 
     __tablename__ = "accesstoken"
 
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # AccessTokenProtocol's attributes plain, see SQLAlchemyBaseUserTable
+        token: str
+        created_at: dt.datetime
         user_id: ID
-
-    token: Mapped[str] = mapped_column(ExactString(43), primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        UTCDateTime, index=True, nullable=False, default=now_utc
-    )
+    else:
+        token: Mapped[str] = mapped_column(ExactString(43), primary_key=True)
+        created_at: Mapped[dt.datetime] = mapped_column(
+            UTCDateTime, index=True, nullable=False, default=now_utc
+        )
 
 
 class SQLAlchemyBaseAccessTokenTableUUID(SQLAlchemyBaseAccessTokenTable[UUID_ID]):
     """The access-token table for UUID user ids, deleted with its user."""
 
-    @declared_attr
-    def user_id(cls) -> Mapped[UUID_ID]:
-        """The owner; deleting the user deletes the token."""
-        return mapped_column(
-            GUID, ForeignKey("user.id", ondelete="cascade"), nullable=False, index=True
-        )
+    if TYPE_CHECKING:  # to mypy a declared_attr is no settable attribute: it fails the bound
+        user_id: UUID_ID
+    else:
+
+        @declared_attr
+        def user_id(cls) -> Mapped[UUID_ID]:
+            """The owner; deleting the user deletes the token."""
+            return mapped_column(
+                GUID, ForeignKey("user.id", ondelete="cascade"), nullable=False, index=True
+            )

@@ -41,16 +41,27 @@ class SQLAlchemyBaseUserTable(Generic[ID]):
     __tablename__ = "user"
 
     if TYPE_CHECKING:
+        # FastAPI Users bounds its model parameter by UserProtocol's plain attributes, and
+        # mypy checks a bound written as a type argument (``BaseUserManager[User, ...]``)
+        # without applying descriptors: a ``Mapped[str]`` column fails it where ``str``
+        # passes.  So mypy sees these attributes plain; SQLAlchemy sees the columns.
+        # (``id`` may stay a column: the bound's ``id`` is ``Any``.)
         id: ID
-
-    email: Mapped[str] = mapped_column(ExactString(320), nullable=False)
-    email_key: Mapped[str] = mapped_column(
-        ExactString(EMAIL_KEY_MAX_LENGTH), unique=True, index=True, nullable=False
-    )
-    hashed_password: Mapped[str] = mapped_column(ExactString(1024), nullable=False)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
-    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
-    is_verified: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+        email: str
+        email_key: Mapped[str]
+        hashed_password: str
+        is_active: bool
+        is_superuser: bool
+        is_verified: bool
+    else:
+        email: Mapped[str] = mapped_column(ExactString(320), nullable=False)
+        email_key: Mapped[str] = mapped_column(
+            ExactString(EMAIL_KEY_MAX_LENGTH), unique=True, index=True, nullable=False
+        )
+        hashed_password: Mapped[str] = mapped_column(ExactString(1024), nullable=False)
+        is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+        is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+        is_verified: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
 
 class SQLAlchemyBaseUserTableUUID(SQLAlchemyBaseUserTable[UUID_ID]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import Column, Select, bindparam, delete, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,7 @@ from userstore import (
     Schema,
     UserAlreadyExists,
     UserNotFound,
+    UserProtocol,
     UserStoreError,
     coerce_id,
     email_key,
@@ -41,10 +42,22 @@ from ._unit import ErrorMap, Unit
 
 __all__ = ["SQLAlchemyUserDatabase"]
 
-UP = TypeVar("UP")
-"""The application's user model.  Unbound: mypy cannot see that ``Mapped[str]``
-columns satisfy ``UserProtocol``'s plain attributes, and models are declared once."""
+UP = TypeVar("UP", bound=UserProtocol[Any])
+"""The application's user model (the mixins show mypy ``UserProtocol``'s attributes)."""
 ID = TypeVar("ID")
+
+if TYPE_CHECKING:
+    # For mypy the class is also FastAPI Users' BaseUserDatabase, as
+    # fastapi-users-db-sqlalchemy's is: BaseUserManager takes only that.  At run time
+    # FastAPI Users needs no base class, and userstore does not import it.  (Where
+    # FastAPI Users is not installed, mypy takes that base as Any.)
+    from fastapi_users.db import BaseUserDatabase as _FastAPIUsersDatabase
+
+    class _Database(BaseUserDatabase[UP, ID], _FastAPIUsersDatabase[UP, ID]):
+        pass
+
+else:
+    _Database = BaseUserDatabase
 
 _USER_ERRORS: ErrorMap = {"unique": UserAlreadyExists, "foreign_key": UserNotFound}
 _ACCOUNT_ERRORS: ErrorMap = {"unique": OAuthAccountAlreadyLinked, "foreign_key": UserNotFound}
@@ -165,7 +178,7 @@ def _link_order(account: Any) -> Any:
     return key.int if isinstance(key, uuid.UUID) else key
 
 
-class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
+class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
     """Users (and OAuth accounts) in the application's own SQLAlchemy models and session.
 
     A drop-in for fastapi-users-db-sqlalchemy's class of the same name: give it

@@ -1,0 +1,1 @@
+"""Applications that are only type-checked: FastAPI Users' variants on userstore's models."""
