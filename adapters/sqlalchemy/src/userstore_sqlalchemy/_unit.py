@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import socket
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -283,7 +284,9 @@ def connect_error(engine: Engine, error: Exception) -> Exception:
     Network failures and refusals by the server become ``StoreUnavailable`` whose
     one-line message names the server (``cannot reach db.example:5432 (connection
     refused)``, ``cannot connect to db.example:5432: password authentication
-    failed for user "app"``); any other error is returned unchanged.
+    failed for user "app"``); a keyword argument the driver's ``connect()`` refused
+    (a query option of the URL, or ``connect_args``) becomes ``InvalidURL`` naming
+    it; any other error is returned unchanged.
     """
     if isinstance(error, UserStoreError):
         return error
@@ -298,11 +301,27 @@ def connect_error(engine: Engine, error: Exception) -> Exception:
         if shim.is_unavailable(error):
             return StoreUnavailable(shim.cannot_reach(url, shim.message(error)))
         return StoreUnavailable(f"cannot connect to {shim.location(url)}: {shim.message(error)}")
+    option = _rejected_option(error)
+    if option is not None:
+        return shim.unknown_option(engine.dialect, option)
     if type(error).__module__.partition(".")[0] in shim.driver_packages:
         # SQLAlchemy 2.0 lets some driver errors out of connect() unwrapped (asyncpg's
         # InvalidCatalogNameError, InvalidPasswordError): a refusal all the same
         return StoreUnavailable(f"cannot connect to {shim.location(url)}: {error}")
     return error
+
+
+_REJECTED_KEYWORD = re.compile(
+    r"unexpected keyword argument '([^']+)'|'([^']+)' is an invalid keyword argument"
+)
+
+
+def _rejected_option(error: Exception) -> str | None:
+    """The keyword a driver's ``connect()`` refused (a URL's query option), if that is ``error``."""
+    if not isinstance(error, TypeError):
+        return None
+    match = _REJECTED_KEYWORD.search(str(error))
+    return (match.group(1) or match.group(2)) if match else None
 
 
 def _pool_exhausted(error: sa_exc.TimeoutError) -> str:
