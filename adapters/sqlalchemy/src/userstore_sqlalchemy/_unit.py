@@ -58,6 +58,8 @@ _PREPARED = "userstore.prepared"
 _UNPREPARED = object()
 T = TypeVar("T")
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+# translated errors raised without their cause: the driver's message may quote a value
+_withheld: weakref.WeakSet[BaseException] = weakref.WeakSet()
 
 ErrorMap = dict[str, type[UserStoreError]]
 """Violation kind (``unique``, ``foreign_key``, ``referenced``) to the error it means here."""
@@ -270,12 +272,30 @@ class Unit:
                 if violation.table is None and table is not None:
                     violation = dataclasses.replace(violation, table=table.name)
                 return _violation_error(violation, errors, self.metadata)
-            return UserStoreError(f"database error ({type(error.orig).__name__})")
+            return _database_error(self.shim, error)
         if isinstance(error, (OSError, asyncio.TimeoutError)):
             return StoreUnavailable(f"database unavailable ({type(error).__name__})")
         if isinstance(error, sa_exc.SQLAlchemyError):
             return UserStoreError(f"database error ({type(error).__name__})")
         return None
+
+
+def _database_error(shim: DialectShim, error: sa_exc.DBAPIError) -> UserStoreError:
+    """``database error (OperationalError: no such column: user.email_key)``.
+
+    The driver's first line is kept where it cannot quote a stored value; else its
+    code alone, and the driver's exception is withheld from the chain too.
+    """
+    kind = type(error.orig).__name__
+    detail = shim.safe_message(error)
+    if detail is not None:
+        return UserStoreError(f"database error ({kind}: {detail})")
+    code = shim.error_code(error)
+    mapped = UserStoreError(
+        f"database error ({kind}, {code})" if code else f"database error ({kind})"
+    )
+    _withheld.add(mapped)
+    return mapped
 
 
 def connect_error(engine: Engine, error: Exception) -> Exception:
@@ -351,7 +371,8 @@ def raise_translated(mapped: UserStoreError, error: BaseException) -> NoReturn:
     """Raise ``mapped`` without exposing the values the failed statement carried.
 
     A duplicate-key message names the key's value (an email, an access token), so
-    constraint errors are raised without their cause.  Other errors keep the
+    constraint errors are raised without their cause, as are the database errors
+    whose message may quote a value.  Other errors keep the
     driver's own exception as their cause, not SQLAlchemy's wrapper, whose text
     lists the statement's parameters (a hashed password, a provider token).
 
@@ -361,7 +382,11 @@ def raise_translated(mapped: UserStoreError, error: BaseException) -> NoReturn:
     walks the chain find it even though tracebacks do not print it.
     """
     cause: BaseException | None = error
-    if isinstance(mapped, _REFUSALS) or isinstance(error, sa_exc.IntegrityError):
+    if (
+        isinstance(mapped, _REFUSALS)
+        or isinstance(error, sa_exc.IntegrityError)
+        or mapped in _withheld
+    ):
         # PostgreSQL details a CHECK or NOT NULL violation with the whole failing row
         cause = None
     elif isinstance(error, sa_exc.StatementError) and isinstance(error.orig, BaseException):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from sqlalchemy import CHAR, DateTime, String, Text
 from sqlalchemy.engine import URL, Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.types import TypeEngine
 
 from userstore import InvalidURL
@@ -179,6 +179,20 @@ class DialectShim:
         exc = driver_error(error)
         lines = str(exc).strip().splitlines()
         return lines[0] if lines else type(exc).__name__
+
+    def safe_message(self, error: DBAPIError) -> str | None:
+        """The driver's first line for ``error``, or ``None`` if it may quote a stored value.
+
+        Integrity errors may (a duplicate key's value, PostgreSQL's failing row);
+        each backend names the others whose messages may.
+        """
+        if isinstance(error, IntegrityError):
+            return None
+        return self.message(error)
+
+    def error_code(self, error: DBAPIError) -> str | None:
+        """The driver's code for ``error`` (``SQLSTATE 42703``, ``error 1054``), if it has one."""
+        return None
 
     # -- testing -------------------------------------------------------------------------
 

@@ -54,6 +54,13 @@ _DUPLICATE_KEY = re.compile(r"for key '(?:[^']*\.)?([^'.]+)'")
 _FK_NAME = re.compile(r"CONSTRAINT `([^`]+)`")
 # server gone, lost, killed, too many connections, can't connect, shutdown in progress
 _UNAVAILABLE = {1040, 1053, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
+# errors whose message names only the schema or the server's state, never a value:
+# no database, access denied, unknown database/table/column/key, table exists,
+# lock wait, deadlock, read-only, too long / out of range / truncated for a column
+_VALUE_FREE = {
+    *(1044, 1045, 1046, 1049, 1050, 1051, 1054, 1061, 1071, 1091, 1109, 1118, 1142, 1143),
+    *(1146, 1170, 1205, 1213, 1227, 1264, 1265, 1290, 1406, 1792, 1836),
+}
 _TLS = "aiomysql connects over TLS when given ssl_ca=<file> (and ssl_cert, ssl_key)"
 _OPTION_HINTS = {
     "ssl_mode": _TLS,
@@ -178,6 +185,21 @@ class MySQLShim(DialectShim):
             lines = str(args[1]).strip().splitlines()
             return f"{lines[0] if lines else ''} [{args[0]}]".strip()
         return super().message(error)
+
+    def safe_message(self, error: DBAPIError) -> str | None:
+        """The first line, for the errors known to quote no value.
+
+        pymysql sends parameters inside the statement's text, which a syntax error
+        quotes, so any other error gives its number only.
+        """
+        if _code(driver_error(error)) not in _VALUE_FREE:
+            return None
+        return super().safe_message(error)
+
+    def error_code(self, error: DBAPIError) -> str | None:
+        """``error NNNN``."""
+        code = _code(driver_error(error))
+        return f"error {code}" if code is not None else None
 
     async def sever(self, connection: AsyncConnection, admin: AsyncConnection) -> None:
         """``KILL`` the connection's thread id, from ``admin``."""

@@ -36,6 +36,10 @@ __all__ = ["PostgreSQLShim"]
 
 _UNAVAILABLE_CLASSES = ("08", "53", "57")  # connection, resources, operator intervention
 
+# data exceptions (class 22) whose message quotes no value: too long, out of range,
+# a character the server cannot store (jsonb's \u0000)
+_VALUE_FREE_DATA_STATES = {"22001", "22003", "22P05"}
+
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 """libpq's ``sslmode`` values, which asyncpg takes as ``ssl``."""
 
@@ -138,12 +142,36 @@ class PostgreSQLShim(DialectShim):
             return True
         return isinstance(exc, (OSError, ConnectionError))
 
+    def safe_message(self, error: DBAPIError) -> str | None:
+        """The first line, unless it may quote a value.
+
+        Classes 22 (data exceptions: ``invalid input syntax for type uuid: "..."``)
+        and 23 (integrity) may, as may asyncpg's own refusals of a parameter.
+        """
+        exc = driver_error(error)
+        state = _sqlstate(error)
+        if state.startswith("23") or isinstance(exc, ValueError):
+            return None
+        if state.startswith("22") and state not in _VALUE_FREE_DATA_STATES:
+            return None
+        return super().safe_message(error)
+
+    def error_code(self, error: DBAPIError) -> str | None:
+        """``SQLSTATE xxxxx``."""
+        state = _sqlstate(error)
+        return f"SQLSTATE {state}" if state else None
+
     async def sever(self, connection: AsyncConnection, admin: AsyncConnection) -> None:
         """``pg_terminate_backend`` on the connection's backend pid, from ``admin``."""
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         pid = driver.get_server_pid()
         await admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+
+
+def _sqlstate(error: DBAPIError) -> str:
+    exc = driver_error(error)
+    return str(getattr(exc, "sqlstate", None) or getattr(error.orig, "pgcode", None) or "")
 
 
 def asyncpg_ssl(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -138,6 +138,11 @@ class SQLiteShim(DialectShim):
         code = str(getattr(driver_error(error), "sqlite_errorname", ""))
         return "_".join(code.split("_")[:2]) in _UNAVAILABLE
 
+    def error_code(self, error: DBAPIError) -> str | None:
+        """The extended result code (``SQLITE_ERROR``)."""
+        code = getattr(driver_error(error), "sqlite_errorname", None)
+        return str(code) if code else None
+
     async def sever(self, connection: AsyncConnection, admin: AsyncConnection) -> None:
         """Close the driver connection under SQLAlchemy's feet (SQLite has no server to ask)."""
         raw = await connection.get_raw_connection()
