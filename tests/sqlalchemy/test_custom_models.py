@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -238,7 +239,10 @@ class TypedUser(SQLAlchemyBaseUserTableUUID, TypedBase):
     joined: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     handle: Mapped[str | None] = mapped_column(ExactString(20), nullable=True)
     team_id: Mapped[uuid.UUID | None] = mapped_column(GUID, nullable=True)
-    prefs: Mapped[Any] = mapped_column(JSON, nullable=True)
+    # jsonb on PostgreSQL, which cannot store \u0000 (json and the other backends can)
+    prefs: Mapped[Any] = mapped_column(
+        JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True
+    )
     tag: Mapped[Any] = mapped_column(Tagged, nullable=True)
 
 
