@@ -99,6 +99,17 @@ def test_postgres_scheme_is_served_by_the_postgresql_adapter(
     assert _registry.url_scheme(url) == "postgresql"
 
 
+@pytest.mark.parametrize(
+    ("options", "part"), [({"bogus": 1}, "bogus"), ({"id_type": "str"}, "id_type")]
+)
+def test_a_bad_option_of_memory_is_invalid_url(
+    clean_registry: None, options: dict[str, Any], part: str
+) -> None:
+    with pytest.raises(userstore.InvalidURL) as info:
+        connect("memory://", **options)
+    assert info.value.part == part
+
+
 def test_invalid_url_is_a_store_error_and_a_value_error() -> None:
     error = userstore.InvalidURL("the URL names no database", part="database")
     assert isinstance(error, userstore.UserStoreError)

@@ -191,6 +191,22 @@ def test_create_engine_refuses_bad_urls_too(url: str, part: str, reason: str) ->
 
 
 @pytest.mark.parametrize(
+    ("url", "options", "part"),
+    [
+        ("sqlite://", {"bogus": 1}, "bogus"),
+        ("postgresql://u@db.invalid/app", {"echo_pool_please": True}, "echo_pool_please"),
+        ("sqlite://", {"id_type": "str"}, "id_type"),
+    ],
+)
+def test_an_option_that_does_not_exist_is_invalid_url(
+    clean_registry: None, url: str, options: dict[str, Any], part: str
+) -> None:
+    with pytest.raises(userstore.InvalidURL) as info:
+        userstore.connect(url, **options)
+    assert info.value.part == part
+
+
+@pytest.mark.parametrize(
     "options",
     [{"connect_args": {"bogus": 1}}, {"connect_args": {"sslmode": "maybe"}}],
     ids=["unknown", "bad-sslmode"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -93,6 +94,8 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
         engine = create_async_engine(parsed, **options)
     except ModuleNotFoundError as error:
         raise _missing_driver(error) from None
+    except TypeError as error:
+        raise _bad_option(error) from None
     except (sa_exc.ArgumentError, ValueError) as error:  # the dialect's reading of the query
         raise _bad_query(parsed, error) from None
     shim = install_shim(engine.sync_engine)
@@ -136,6 +139,22 @@ def _check_url(parsed: URL) -> None:
             part="driver",
         )
     shim_for(dialect).check_url(parsed)
+
+
+_INVALID_ARGUMENT = re.compile(r"Invalid argument\(s\) '([^']+)'")
+
+
+def _bad_option(error: TypeError) -> Exception:
+    """Name the option ``create_async_engine`` does not have; other errors unchanged."""
+    match = _INVALID_ARGUMENT.search(str(error))
+    if match is None:
+        return error
+    name = match.group(1)
+    return InvalidURL(
+        f"{name!r} is not an option of userstore's stores or of SQLAlchemy's "
+        "create_async_engine() for this dialect and pool",
+        part=name,
+    )
 
 
 def _bad_query(parsed: URL, error: Exception) -> InvalidURL:

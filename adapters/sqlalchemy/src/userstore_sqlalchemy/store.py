@@ -25,6 +25,7 @@ from sqlalchemy.orm.base import NO_VALUE
 from userstore import (
     BaseAccessTokenDatabase,
     IdType,
+    InvalidURL,
     InvalidUserData,
     Store,
     StoreSession,
@@ -376,6 +377,10 @@ class SQLAlchemyStore(Store):
             (pk,) = inspect(self.models.user).primary_key
             self.id_type = id_kind(pk)
         else:
+            if id_type not in ("uuid", "int"):
+                raise InvalidURL(
+                    f"id_type must be 'uuid' or 'int', not {id_type!r}", part="id_type"
+                )
             default = build_models(table_prefix=table_prefix, id_type=id_type)
             self.models = StoreModels(
                 default.metadata, default.user, default.oauth_account, default.access_token
