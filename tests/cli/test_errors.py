@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import socket
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+
+from userstore import InvalidURL
+from userstore._cli import _explain
 
 from ..backends import Backend
 from ..conftest import backend_url
@@ -224,3 +228,13 @@ def test_models_errors(run: Runner, tmp_path: Path, spec: str, expected: str) ->
 def test_usage_errors_are_one_line_too(run: Runner, args: list[str]) -> None:
     line = one_line_error(run(*args))
     assert re.search(r"\(see userstore( \S+)* --help\)$", line), line
+
+
+def test_invalid_url_raised_when_connecting_is_a_bad_url_too() -> None:
+    """An option the driver refuses only when connecting is reported by its type, like the rest."""
+    error = InvalidURL("asyncpg takes no option 'x': drop it", part="x")
+    args = argparse.Namespace(command="users", url="postgresql://admin:s3cret@db.example/app")
+    failure = _explain(error, args)
+    assert str(failure) == (
+        "bad URL postgresql://admin:***@db.example/app: asyncpg takes no option 'x': drop it"
+    )
