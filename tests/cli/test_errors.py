@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import socket
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+
+from userstore import InvalidURL
+from userstore._cli import _explain
 
 from ..backends import Backend
 from ..conftest import backend_url
@@ -41,12 +45,12 @@ def closed_port() -> int:
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
-@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "mysql"])
 def test_unreachable_server_names_host_and_port(run: Runner, command: str, scheme: str) -> None:
     port = closed_port()
     line = one_line_error(run(*COMMANDS[command], "--url", f"{scheme}://u:pw@127.0.0.1:{port}/db"))
     assert line.startswith(f"userstore: cannot reach 127.0.0.1:{port} ("), line
-    if scheme == "postgresql":
+    if scheme.startswith("postgres"):
         assert line == f"userstore: cannot reach 127.0.0.1:{port} (connection refused)"
 
 
@@ -93,8 +97,41 @@ def test_database_missing_on_a_reachable_server(
             "dialect or driver 'postgresql+nosuchdriver'",
         ),
         ("app.db", "userstore: not a store URL (expected scheme://...): 'app.db'"),
+        (
+            "mysql://root:s3cret@127.0.0.1:3306",
+            "userstore: bad URL mysql://root:***@127.0.0.1:3306: the URL names no database "
+            "(add /<database> after 127.0.0.1:3306)",
+        ),
+        (
+            "postgres://admin:s3cret@db.example/app?sslmode=sometimes",
+            "userstore: bad URL postgres://admin:***@db.example/app?sslmode=sometimes: "
+            "sslmode='sometimes' is not an SSL mode (use one of disable, allow, prefer, require, "
+            "verify-ca, verify-full; for certificates pass an ssl.SSLContext: "
+            "connect_args={'ssl': context})",
+        ),
+        (
+            "postgresql://admin:s3cret@db.example/app?sslcert=client.pem",
+            "userstore: bad URL postgresql://admin:***@db.example/app?sslcert=client.pem: "
+            "asyncpg takes no option 'sslcert': asyncpg takes certificates and keys as an "
+            "ssl.SSLContext: connect_args={'ssl': ssl.create_default_context(cafile=...)}",
+        ),
+        (
+            "sqlite:///app.db?mode=ro",
+            "userstore: bad URL sqlite:///app.db?mode=ro: SQLite ignores the query option 'mode' "
+            "unless the URL also has uri=true (SQLite URI parameters); driver options: "
+            "cached_statements, check_same_thread, detect_types, isolation_level, timeout, uri",
+        ),
     ],
-    ids=["port", "sync-driver", "unknown-driver", "no-scheme"],
+    ids=[
+        "port",
+        "sync-driver",
+        "unknown-driver",
+        "no-scheme",
+        "no-database",
+        "sslmode",
+        "libpq-option",
+        "sqlite-option",
+    ],
 )
 @pytest.mark.parametrize("command", ["check", "users list"])
 def test_bad_url(run: Runner, command: str, url: str, expected: str) -> None:
@@ -191,3 +228,13 @@ def test_models_errors(run: Runner, tmp_path: Path, spec: str, expected: str) ->
 def test_usage_errors_are_one_line_too(run: Runner, args: list[str]) -> None:
     line = one_line_error(run(*args))
     assert re.search(r"\(see userstore( \S+)* --help\)$", line), line
+
+
+def test_invalid_url_raised_when_connecting_is_a_bad_url_too() -> None:
+    """An option the driver refuses only when connecting is reported by its type, like the rest."""
+    error = InvalidURL("asyncpg takes no option 'x': drop it", part="x")
+    args = argparse.Namespace(command="users", url="postgresql://admin:s3cret@db.example/app")
+    failure = _explain(error, args)
+    assert str(failure) == (
+        "bad URL postgresql://admin:***@db.example/app: asyncpg takes no option 'x': drop it"
+    )

@@ -23,6 +23,7 @@ EXPECTED = {
     "BaseUserDatabase",
     "FieldRule",
     "IdType",
+    "InvalidURL",
     "InvalidUserData",
     "OAuthAccountAlreadyLinked",
     "OAuthAccountProtocol",

@@ -562,3 +562,33 @@ def test_invalid_user_data_pickles() -> None:
         again = pickle.loads(pickle.dumps(exc, protocol=protocol))
         assert type(again) is InvalidUserData
         assert (again.field, again.reason, str(again)) == (exc.field, exc.reason, str(exc))
+
+
+def test_a_json_rule_checks_every_string_and_float_of_the_document() -> None:
+    rule = FieldRule("prefs", (object,), nullable=True, json=True)
+    good = {"nick": "Ada", "langs": ["en", ("fr",)], "n": 3, "r": 0.5, "on": True, "x": None}
+    assert rule.check(good) is good
+    assert rule.check("plain") == "plain"
+    for bad, reason in [
+        ({"nick": "a\x00"}, "NUL"),
+        ({"a\x00": 1}, "NUL"),
+        ([["deep", ["\x00"]]], "NUL"),
+        ({"s": "\udc00"}, "surrogate"),
+        ({"r": float("inf")}, "finite"),
+        ([float("nan")], "finite"),
+    ]:
+        with pytest.raises(InvalidUserData) as info:
+            rule.check(bad)
+        assert info.value.field == "prefs"
+        assert reason in info.value.reason
+
+
+def test_a_rule_of_unknown_type_still_checks_strings() -> None:
+    rule = FieldRule("tag", (object,), max_length=5)
+    assert rule.check(7) == 7
+    assert rule.check(True) is True
+    assert rule.check(b"\x00") == b"\x00"  # not a string: the column's type decides
+    for bad, reason in [("a\x00", "NUL"), ("abcdef", "longer than 5"), ("\ud800", "surrogate")]:
+        with pytest.raises(InvalidUserData) as info:
+            rule.check(bad)
+        assert reason in info.value.reason

@@ -9,6 +9,7 @@ import pytest
 
 from userstore import (
     FieldRule,
+    InvalidURL,
     InvalidUserData,
     StoreUnavailable,
     connect,
@@ -224,8 +225,8 @@ def test_unknown_id_type_is_a_value_error(id_type: Any) -> None:
         MemoryStore(id_type=id_type)
 
 
-def test_unknown_option_is_a_type_error() -> None:
-    with pytest.raises(TypeError):
+def test_unknown_option_is_invalid_url() -> None:
+    with pytest.raises(InvalidURL, match="memory:// takes no option 'pool_size'"):
         connect("memory://", pool_size=5)
 
 

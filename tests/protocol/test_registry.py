@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tomllib
@@ -18,6 +19,7 @@ from userstore import (
     ENTRY_POINT_GROUP,
     AdapterNotFound,
     Store,
+    _errors,
     _registry,
     available_adapters,
     connect,
@@ -83,6 +85,40 @@ def test_connect_passes_options_through(clean_registry: None) -> None:
 )
 def test_scheme_case_and_driver_suffix_are_ignored(clean_registry: None, url: str) -> None:
     assert type(connect(url)) is MemoryStore
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://u@db.example/app", "POSTGRES+asyncpg://u@db.example/app"]
+)
+def test_postgres_scheme_is_served_by_the_postgresql_adapter(
+    clean_registry: None, recording: type[RecordingAdapter], url: str
+) -> None:
+    register("postgresql", recording)
+    connect(url, id_type="int")
+    assert recording.calls == [(url, {"id_type": "int"})]
+    assert _registry.url_scheme(url) == "postgresql"
+
+
+@pytest.mark.parametrize(
+    ("options", "part"), [({"bogus": 1}, "bogus"), ({"id_type": "str"}, "id_type")]
+)
+def test_a_bad_option_of_memory_is_invalid_url(
+    clean_registry: None, options: dict[str, Any], part: str
+) -> None:
+    with pytest.raises(userstore.InvalidURL) as info:
+        connect("memory://", **options)
+    assert info.value.part == part
+
+
+def test_invalid_url_is_a_store_error_and_a_value_error() -> None:
+    error = userstore.InvalidURL("the URL names no database", part="database")
+    assert isinstance(error, userstore.UserStoreError)
+    assert isinstance(error, ValueError)
+    assert (str(error), error.part) == ("the URL names no database", "database")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is userstore.InvalidURL
+    assert (str(copy), copy.part) == ("the URL names no database", "database")
+    assert "InvalidURL" in (_errors.__doc__ or "")  # drawn in the hierarchy
 
 
 def test_available_adapters_lists_memory_without_loading_anything(clean_registry: None) -> None:

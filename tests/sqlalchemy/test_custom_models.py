@@ -1,24 +1,38 @@
 """Applications' own models: custom columns on the user, custom table names."""
 
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, func, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from userstore import InvalidUserData, OAuthAccountAlreadyLinked, UserAlreadyExists
 from userstore_sqlalchemy import (
     GUID,
     UUID_ID,
+    ExactString,
     SQLAlchemyAccessTokenDatabase,
     SQLAlchemyBaseAccessTokenTableUUID,
     SQLAlchemyBaseOAuthAccountTableUUID,
     SQLAlchemyBaseUserTableUUID,
     SQLAlchemyUserDatabase,
+    UTCDateTime,
 )
 
 from .conftest import created
@@ -203,3 +217,119 @@ async def test_custom_table_names_work_end_to_end(
         assert await row_count(session, NamesAccessToken) == 0
         assert await tokens.get_by_token("t" * 43) is None
         assert await row_count(session, NamesUser) == 1
+
+
+# Custom columns of userstore's types, datetimes, JSON and opaque types ---------------------
+
+
+class Tagged(TypeDecorator[Any]):
+    """An application's type that does not say which Python type it holds (text inside)."""
+
+    impl = String(20)
+    cache_ok = True
+
+
+class TypedBase(DeclarativeBase):
+    pass
+
+
+class TypedUser(SQLAlchemyBaseUserTableUUID, TypedBase):
+    __tablename__ = "typed_user"
+    last_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    joined: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    handle: Mapped[str | None] = mapped_column(ExactString(20), nullable=True)
+    team_id: Mapped[uuid.UUID | None] = mapped_column(GUID, nullable=True)
+    # jsonb on PostgreSQL, which cannot store \u0000 (json and the other backends can)
+    prefs: Mapped[Any] = mapped_column(
+        JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True
+    )
+    tag: Mapped[Any] = mapped_column(Tagged, nullable=True)
+
+
+@pytest_asyncio.fixture
+async def typed_sessions(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    async with created(engine, TypedBase.metadata):
+        yield async_sessionmaker(engine, expire_on_commit=False)
+
+
+def test_userstore_types_say_which_python_type_they_hold() -> None:
+    assert UTCDateTime().python_type is dt.datetime
+    assert GUID().python_type is uuid.UUID
+    assert ExactString(20).python_type is str
+
+
+NAIVE = dt.datetime(2030, 1, 2, 3, 4, 5)
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "reason"),
+    [
+        ({"last_seen": NAIVE}, "last_seen", "naive datetime refused"),
+        ({"joined": NAIVE}, "joined", "naive datetime refused"),
+        ({"last_seen": "2030-01-02"}, "last_seen", "expected datetime"),
+        ({"handle": "x" * 21}, "handle", "longer than 20 characters"),
+        ({"handle": "a\x00b"}, "handle", "NUL"),
+        ({"team_id": 7}, "team_id", "expected UUID"),
+        ({"prefs": {"nick": "a\x00b"}}, "prefs", "NUL"),
+        ({"prefs": {"a\x00": 1}}, "prefs", "NUL"),
+        ({"prefs": ["ok", ["deep", "\x00"]]}, "prefs", "NUL"),
+        ({"prefs": {"bad": "\ud800"}}, "prefs", "surrogate"),
+        ({"prefs": {"ratio": float("nan")}}, "prefs", "finite"),
+        ({"tag": "a\x00b"}, "tag", "NUL"),
+        ({"tag": "x" * 21}, "tag", "longer than 20 characters"),
+    ],
+)
+async def test_custom_columns_are_checked_like_built_in_ones(
+    typed_sessions: async_sessionmaker[AsyncSession], data: dict[str, Any], field: str, reason: str
+) -> None:
+    async with typed_sessions() as session:
+        users = SQLAlchemyUserDatabase(session, TypedUser)
+        with pytest.raises(InvalidUserData) as create_error:
+            await users.create({"email": "ada@example.com", "hashed_password": "h", **data})
+        assert create_error.value.field == field
+        assert reason in create_error.value.reason
+        assert await row_count(session, TypedUser) == 0
+
+        user = await users.create({"email": "ada@example.com", "hashed_password": "h"})
+        with pytest.raises(InvalidUserData) as update_error:
+            await users.update(user, data)
+        assert update_error.value.field == field
+        assert reason in update_error.value.reason
+    async with typed_sessions() as session:
+        stored = await SQLAlchemyUserDatabase(session, TypedUser).get(user.id)
+        assert stored is not None
+        assert stored.last_seen is None
+        assert stored.prefs is None
+        assert stored.tag is None
+
+
+async def test_good_values_of_custom_columns_round_trip(
+    typed_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    seen = dt.datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    team = uuid.uuid4()
+    prefs = {"nick": "Ada", "langs": ["en", "fr"], "n": 3, "ratio": 0.5, "on": True, "x": None}
+    async with typed_sessions() as session:
+        users = SQLAlchemyUserDatabase(session, TypedUser)
+        user = await users.create(
+            {
+                "email": "ada@example.com",
+                "hashed_password": "h",
+                "last_seen": seen,
+                "handle": "Ada ",
+                "team_id": team,
+                "prefs": prefs,
+                "tag": "vip",
+            }
+        )
+    async with typed_sessions() as session:
+        stored = await SQLAlchemyUserDatabase(session, TypedUser).get(user.id)
+        assert stored is not None
+        assert stored.last_seen == seen
+        assert stored.last_seen.utcoffset() == dt.timedelta(0)
+        assert (stored.handle, stored.team_id, stored.prefs, stored.tag) == (
+            "Ada ",
+            team,
+            prefs,
+            "vip",
+        )

@@ -8,6 +8,7 @@ adapter by URL scheme through the ``userstore.adapters`` entry points.
 from ._errors import (
     AccessTokenAlreadyExists,
     AdapterNotFound,
+    InvalidURL,
     InvalidUserData,
     OAuthAccountAlreadyLinked,
     StoreUnavailable,
@@ -57,6 +58,7 @@ __all__ = [
     "BaseUserDatabase",
     "FieldRule",
     "IdType",
+    "InvalidURL",
     "InvalidUserData",
     "OAuthAccountAlreadyLinked",
     "OAuthAccountProtocol",

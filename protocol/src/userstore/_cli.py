@@ -52,10 +52,10 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple, NoReturn, TextIO
-from urllib.parse import urlsplit
 
 from ._errors import (
     AdapterNotFound,
+    InvalidURL,
     InvalidUserData,
     StoreUnavailable,
     UserAlreadyExists,
@@ -240,13 +240,11 @@ def hide_password(url: str) -> str:
 
 
 def _check_url(url: str) -> str:
-    """Return the URL's scheme, or raise for a URL no adapter could read."""
-    scheme = url_scheme(url)  # AdapterNotFound: not scheme://...
-    try:
-        _ = urlsplit(url).port
-    except ValueError:
-        raise CommandError(f"bad URL {hide_password(url)}: the port is not a number") from None
-    return scheme
+    """Return the URL's scheme, or raise ``AdapterNotFound`` for a URL without one.
+
+    The adapter checks the rest of the URL (``InvalidURL``).
+    """
+    return url_scheme(url)
 
 
 def _connect_failure(error: Exception, url: str, models: str | None = None) -> CommandError:
@@ -263,9 +261,9 @@ def _connect_failure(error: Exception, url: str, models: str | None = None) -> C
         return CommandError(message)
     if isinstance(error, StoreUnavailable):
         return CommandError(str(error))
+    if isinstance(error, InvalidURL):
+        return CommandError(f"bad URL {shown}: {_first_line(str(error))}")
     text = _first_line(str(error)) or type(error).__name__
-    if text.startswith("bad URL: "):
-        return CommandError(f"bad URL {shown}: {text.removeprefix('bad URL: ')}")
     if models is not None:  # the adapter refused the application's models
         kind = "" if isinstance(error, (ValueError, TypeError)) else f"{type(error).__name__}: "
         return CommandError(f"--models {models}: {kind}{text}")
@@ -746,6 +744,9 @@ def _explain(error: BaseException, args: argparse.Namespace) -> CommandError:
         return CommandError(str(error), NO)
     if isinstance(error, AdapterNotFound | StoreUnavailable):
         return CommandError(str(error))
+    if isinstance(error, InvalidURL):  # an option the driver refused when connecting
+        shown = hide_password(getattr(args, "url", ""))
+        return CommandError(f"bad URL {shown}: {_first_line(str(error))}")
     if isinstance(error, UserStoreError):
         message = _first_line(str(error)) or type(error).__name__
         if args.command in ("users", "tokens") and message.startswith("database error"):

@@ -9,6 +9,7 @@ Hierarchy::
     ├── UserNotFound               update/delete of a user that no longer exists
     ├── InvalidUserData            bad input, refused before any SQL (also a ValueError)
     ├── StoreUnavailable           the connection was lost or the server cannot be reached
+    ├── InvalidURL                 a store URL or option cannot work (also a ValueError)
     └── AdapterNotFound            no installed adapter serves a URL scheme (also a LookupError)
 
 Adapters translate their driver's errors into these in one place; a raw driver
@@ -20,9 +21,12 @@ exception never escapes for a case the contract names.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AccessTokenAlreadyExists",
     "AdapterNotFound",
+    "InvalidURL",
     "InvalidUserData",
     "OAuthAccountAlreadyLinked",
     "StoreUnavailable",
@@ -73,6 +77,27 @@ class StoreUnavailable(UserStoreError):
 
     The failed work was rolled back; the next call uses a fresh connection.
     """
+
+
+class InvalidURL(UserStoreError, ValueError):
+    """A store URL, one of its query options or a connect option that cannot work.
+
+    Raised before any connection is attempted where the adapter can tell; ``part``
+    names what is wrong (``scheme``, ``driver``, ``host``, ``port``, ``database``
+    or the query option's name) and the message says what to use instead.  The
+    message never contains the URL's password.
+    """
+
+    def __init__(self, message: str, *, part: str) -> None:
+        super().__init__(message)
+        self.part = part
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_invalid_url, (str(self), self.part))
+
+
+def _invalid_url(message: str, part: str) -> InvalidURL:
+    return InvalidURL(message, part=part)
 
 
 class AdapterNotFound(UserStoreError, LookupError):

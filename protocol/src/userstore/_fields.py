@@ -87,11 +87,14 @@ def _is_instance(value: Any, types: tuple[type[Any], ...]) -> bool:
 class FieldRule:
     """What one field accepts.
 
-    ``types`` are the accepted Python types (``bool`` never counts as ``int``).
-    Strings never accept NUL or lone surrogates (no backend stores both the same
-    way); ``no_control`` refuses every control character.  Datetimes must be
-    timezone-aware.  ``required`` fields must be present on create; fields that
-    are not ``writable`` are refused in create and update dicts alike.
+    ``types`` are the accepted Python types (``bool`` never counts as ``int``);
+    ``object`` accepts any value.  Strings never accept NUL or lone surrogates (no
+    backend stores both the same way), whatever the types; ``no_control`` refuses
+    every control character.  Datetimes must be timezone-aware.  A ``json`` field
+    holds a JSON document: every string in it (keys included) follows the string
+    rules and every float is finite; the other values are left to the serializer.
+    ``required`` fields must be present on create; fields that are not
+    ``writable`` are refused in create and update dicts alike.
     """
 
     name: str
@@ -103,6 +106,7 @@ class FieldRule:
     no_control: bool = False
     non_empty: bool = False
     int_range: tuple[int, int] | None = None
+    json: bool = False
 
     @cached_property
     def _fallback(self) -> TypeAdapter[Any] | None:
@@ -120,8 +124,11 @@ class FieldRule:
             if self.nullable:
                 return None
             raise InvalidUserData(self.name, "must not be None")
+        if self.json:
+            self._check_json(value)
+            return value
         if isinstance(value, bool):
-            if bool not in self.types:
+            if bool not in self.types and object not in self.types:
                 raise InvalidUserData(self.name, f"expected {self._type_names()}, got bool")
             return value
         if isinstance(value, str) and str in self.types:
@@ -135,6 +142,10 @@ class FieldRule:
                 raise InvalidUserData(self.name, "must be a finite number")
             return value
         if _is_instance(value, self.types) and not isinstance(value, (str, int, dt.datetime)):
+            return value
+        if object in self.types:  # a type nothing is known of: its strings are still strings
+            if isinstance(value, str):
+                self._check_str(value)
             return value
         fallback = self._fallback
         if fallback is not None:
@@ -159,13 +170,30 @@ class FieldRule:
             raise InvalidUserData(self.name, "must not be empty")
         if self.max_length is not None and len(value) > self.max_length:
             raise InvalidUserData(self.name, f"longer than {self.max_length} characters")
+        self._check_str_content(value)
+        return value
+
+    def _check_json(self, document: Any) -> None:
+        pending = [document]
+        while pending:
+            value = pending.pop()
+            if isinstance(value, str):
+                self._check_str_content(value)
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise InvalidUserData(self.name, "must hold finite numbers only")
+            elif isinstance(value, Mapping):
+                pending.extend(value.keys())
+                pending.extend(value.values())
+            elif isinstance(value, (list, tuple)):
+                pending.extend(value)
+
+    def _check_str_content(self, value: str) -> None:
         if "\x00" in value:
             raise InvalidUserData(self.name, "contains a NUL character")
         if self.no_control and _has_control(value):
             raise InvalidUserData(self.name, "contains a control character")
         if _has_surrogate(value):
             raise InvalidUserData(self.name, "contains a lone surrogate (not valid Unicode)")
-        return value
 
     def _check_int(self, value: int) -> int:
         low, high = self.int_range or INT64

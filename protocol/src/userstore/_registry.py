@@ -18,6 +18,9 @@ __all__ = ["ENTRY_POINT_GROUP", "Adapter", "available_adapters", "connect", "reg
 
 ENTRY_POINT_GROUP = "userstore.adapters"
 
+_SCHEME_ALIASES = {"postgres": "postgresql"}
+"""Other spellings of a scheme: ``postgres://`` (what many hosts hand out) is ``postgresql://``."""
+
 _registered: dict[str, type[Adapter]] = {}
 _loaded: dict[str, type[Adapter]] = {}
 
@@ -35,11 +38,15 @@ class Adapter(Protocol):
 
 
 def url_scheme(url: str) -> str:
-    """Return the scheme of ``url`` without any ``+driver`` suffix, lower-cased."""
+    """Return the scheme of ``url`` without any ``+driver`` suffix, lower-cased.
+
+    An alias is resolved (``postgres`` gives ``postgresql``).
+    """
     scheme, sep, _ = url.partition("://")
     if not sep or not scheme:
         raise AdapterNotFound(f"not a store URL (expected scheme://...): {url.split('@')[-1]!r}")
-    return scheme.partition("+")[0].lower()
+    name = scheme.partition("+")[0].lower()
+    return _SCHEME_ALIASES.get(name, name)
 
 
 def register(scheme: str, adapter: type[Adapter]) -> None:
@@ -76,12 +83,14 @@ def load_adapter(scheme: str) -> type[Adapter]:
 def connect(url: str, **options: Any) -> Store:
     """Return a store for ``url``, chosen by its scheme.
 
-    ``memory://`` is always there; ``sqlite://``, ``postgresql://``, ``mysql://``
-    and ``mariadb://`` (with any ``+driver``) come with userstore-sqlalchemy.
+    ``memory://`` is always there; ``sqlite://``, ``postgresql://`` (or
+    ``postgres://``), ``mysql://`` and ``mariadb://`` (with any ``+driver``) come
+    with userstore-sqlalchemy.
     Common options: ``id_type="uuid" | "int"`` and ``token_digest=True``;
     ``models=`` hands the application's own models to an adapter that has models
     (SQLAlchemy: the declarative base; see :class:`~userstore.Store`).
     Raises :class:`~userstore.AdapterNotFound` listing the installed adapters if
-    no adapter serves the scheme.
+    no adapter serves the scheme, and :class:`~userstore.InvalidURL` naming the
+    part that is wrong for a URL or option the adapter cannot use.
     """
     return load_adapter(url_scheme(url)).connect(url, **options)

@@ -29,6 +29,7 @@ Translation, by the error's class (subclasses included)::
     StoreUnavailable             unchanged                     503 STORE_UNAVAILABLE
     AccessTokenAlreadyExists     unchanged                     500 (a token collision is a bug)
     AdapterNotFound              unchanged                     500 (a configuration error)
+    InvalidURL                   unchanged                     500 (a configuration error)
 
     (*) this module's class: a subclass of both FastAPI Users' exception of that
         name and the userstore error.
@@ -98,6 +99,7 @@ _TRANSLATIONS: dict[type[_errors.UserStoreError], type[_errors.UserStoreError] |
     _errors.StoreUnavailable: None,
     _errors.AccessTokenAlreadyExists: None,
     _errors.AdapterNotFound: None,
+    _errors.InvalidURL: None,
 }
 
 

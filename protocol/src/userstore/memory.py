@@ -15,6 +15,7 @@ import asyncio
 import copy
 import dataclasses
 import datetime as dt
+import inspect
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 
 from ._errors import (
     AccessTokenAlreadyExists,
+    InvalidURL,
     InvalidUserData,
     OAuthAccountAlreadyLinked,
     StoreUnavailable,
@@ -123,7 +125,7 @@ class MemoryStore(Store):
         extra_user_fields: Iterable[FieldRule] = (),
     ) -> None:
         if id_type not in ("uuid", "int"):
-            raise ValueError(f"id_type must be 'uuid' or 'int', not {id_type!r}")
+            raise InvalidURL(f"id_type must be 'uuid' or 'int', not {id_type!r}", part="id_type")
         self.id_type = id_type
         self.token_digest = token_digest
         # email_key and user_id are set by the store, as columns of the SQL models are
@@ -576,7 +578,17 @@ class MemoryAdapter:
 
     @classmethod
     def connect(cls, url: str, **options: Any) -> MemoryStore:
-        """Return a new :class:`MemoryStore`; options are those of its constructor."""
+        """Return a new :class:`MemoryStore`; options are those of its constructor.
+
+        An option it does not have raises :class:`~userstore.InvalidURL` naming it.
+        """
+        known = inspect.signature(MemoryStore).parameters
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise InvalidURL(
+                f"memory:// takes no option {unknown[0]!r} (its options: {', '.join(known)})",
+                part=unknown[0],
+            )
         return MemoryStore(**options)
 
     @classmethod

@@ -53,16 +53,26 @@ def id_kind(column: Column[Any]) -> IdType:
     raise TypeError(f"id column {column} must hold UUIDs or integers, not {type_!r}")
 
 
+def _python_type(type_: Any) -> type[Any]:
+    """The Python type a column type holds; ``object`` if it does not say."""
+    try:
+        found = type_.python_type
+    except NotImplementedError:
+        return object
+    return found if isinstance(found, type) else object
+
+
 def _column_rule(name: str, column: Column[Any]) -> FieldRule:
+    """The rule of an application's column, from its type's ``python_type``.
+
+    A datetime column refuses naive datetimes; a JSON column checks the strings
+    inside the document; a column whose type does not say what it holds accepts
+    any value, its strings checked for NUL, surrogates and the length of the
+    underlying string type.
+    """
     type_ = _base_type(column.type)
-    types: tuple[type[Any], ...]
-    if isinstance(type_, sqltypes.JSON):
-        types = (object,)
-    else:
-        try:
-            types = (column.type.python_type,)
-        except NotImplementedError:
-            types = (object,)
+    is_json = isinstance(type_, sqltypes.JSON)
+    types = (object,) if is_json else (_python_type(column.type),)
     has_default = column.default is not None or column.server_default is not None
     autoincrement = column.primary_key and isinstance(type_, Integer)
     length = getattr(type_, "length", None)
@@ -71,8 +81,9 @@ def _column_rule(name: str, column: Column[Any]) -> FieldRule:
         types,
         nullable=bool(column.nullable),
         required=not column.nullable and not has_default and not autoincrement,
-        max_length=length if isinstance(length, int) else None,
+        max_length=length if isinstance(length, int) and not is_json else None,
         int_range=int_range(column) if isinstance(type_, Integer) else None,
+        json=is_json,
     )
 
 

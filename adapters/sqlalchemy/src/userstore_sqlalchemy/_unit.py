@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import socket
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -57,6 +58,8 @@ _PREPARED = "userstore.prepared"
 _UNPREPARED = object()
 T = TypeVar("T")
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+# translated errors raised without their cause: the driver's message may quote a value
+_withheld: weakref.WeakSet[BaseException] = weakref.WeakSet()
 
 ErrorMap = dict[str, type[UserStoreError]]
 """Violation kind (``unique``, ``foreign_key``, ``referenced``) to the error it means here."""
@@ -272,7 +275,7 @@ class Unit:
                 if violation.table is None and table is not None:
                     violation = dataclasses.replace(violation, table=table.name)
                 return _violation_error(violation, errors, self.metadata)
-            return UserStoreError(f"database error ({type(error.orig).__name__})")
+            return _database_error(self.shim, error)
         if isinstance(error, (OSError, asyncio.TimeoutError)):
             return StoreUnavailable(f"database unavailable ({type(error).__name__})")
         if isinstance(error, sa_exc.PendingRollbackError) and error.code == _LOST_IN_TRANSACTION:
@@ -283,13 +286,33 @@ class Unit:
         return None
 
 
+def _database_error(shim: DialectShim, error: sa_exc.DBAPIError) -> UserStoreError:
+    """``database error (OperationalError: no such column: user.email_key)``.
+
+    The driver's first line is kept where it cannot quote a stored value; else its
+    code alone, and the driver's exception is withheld from the chain too.
+    """
+    kind = type(error.orig).__name__
+    detail = shim.safe_message(error)
+    if detail is not None:
+        return UserStoreError(f"database error ({kind}: {detail})")
+    code = shim.error_code(error)
+    mapped = UserStoreError(
+        f"database error ({kind}, {code})" if code else f"database error ({kind})"
+    )
+    _withheld.add(mapped)
+    return mapped
+
+
 def connect_error(engine: Engine, error: Exception) -> Exception:
     """The error to raise when opening a connection to ``engine``'s database failed.
 
     Network failures and refusals by the server become ``StoreUnavailable`` whose
     one-line message names the server (``cannot reach db.example:5432 (connection
     refused)``, ``cannot connect to db.example:5432: password authentication
-    failed for user "app"``); any other error is returned unchanged.
+    failed for user "app"``); a keyword argument the driver's ``connect()`` refused
+    (a query option of the URL, or ``connect_args``) becomes ``InvalidURL`` naming
+    it; any other error is returned unchanged.
     """
     if isinstance(error, UserStoreError):
         return error
@@ -304,11 +327,27 @@ def connect_error(engine: Engine, error: Exception) -> Exception:
         if shim.is_unavailable(error):
             return StoreUnavailable(shim.cannot_reach(url, shim.message(error)))
         return StoreUnavailable(f"cannot connect to {shim.location(url)}: {shim.message(error)}")
+    option = _rejected_option(error)
+    if option is not None:
+        return shim.unknown_option(engine.dialect, option)
     if type(error).__module__.partition(".")[0] in shim.driver_packages:
         # SQLAlchemy 2.0 lets some driver errors out of connect() unwrapped (asyncpg's
         # InvalidCatalogNameError, InvalidPasswordError): a refusal all the same
         return StoreUnavailable(f"cannot connect to {shim.location(url)}: {error}")
     return error
+
+
+_REJECTED_KEYWORD = re.compile(
+    r"unexpected keyword argument '([^']+)'|'([^']+)' is an invalid keyword argument"
+)
+
+
+def _rejected_option(error: Exception) -> str | None:
+    """The keyword a driver's ``connect()`` refused (a URL's query option), if that is ``error``."""
+    if not isinstance(error, TypeError):
+        return None
+    match = _REJECTED_KEYWORD.search(str(error))
+    return (match.group(1) or match.group(2)) if match else None
 
 
 def _pool_exhausted(error: sa_exc.TimeoutError) -> str:
@@ -338,7 +377,8 @@ def raise_translated(mapped: UserStoreError, error: BaseException) -> NoReturn:
     """Raise ``mapped`` without exposing the values the failed statement carried.
 
     A duplicate-key message names the key's value (an email, an access token), so
-    constraint errors are raised without their cause.  Other errors keep the
+    constraint errors are raised without their cause, as are the database errors
+    whose message may quote a value.  Other errors keep the
     driver's own exception as their cause, not SQLAlchemy's wrapper, whose text
     lists the statement's parameters (a hashed password, a provider token).
 
@@ -348,7 +388,11 @@ def raise_translated(mapped: UserStoreError, error: BaseException) -> NoReturn:
     walks the chain find it even though tracebacks do not print it.
     """
     cause: BaseException | None = error
-    if isinstance(mapped, _REFUSALS) or isinstance(error, sa_exc.IntegrityError):
+    if (
+        isinstance(mapped, _REFUSALS)
+        or isinstance(error, sa_exc.IntegrityError)
+        or mapped in _withheld
+    ):
         # PostgreSQL details a CHECK or NOT NULL violation with the whole failing row
         cause = None
     elif isinstance(error, sa_exc.StatementError) and isinstance(error.orig, BaseException):

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from userstore import InvalidURL
+
 from ._pool import FairAsyncQueuePool
 from ._unit import install_shim
+from .dialects import shim_for
 
 __all__ = ["async_url", "create_engine"]
 
+_BACKEND_ALIASES = {"postgres": "postgresql"}  # what Heroku, Render and others hand out
 _DEFAULT_DRIVERS = {
     "sqlite": "aiosqlite",
     "postgresql": "asyncpg",
@@ -27,14 +33,16 @@ _EXTRAS = {"aiosqlite": "sqlite", "asyncpg": "postgres", "aiomysql": "mysql", "p
 def async_url(url: str | URL) -> URL:
     """Return ``url`` parsed, with the asyncio driver named and MySQL's charset set.
 
-    A URL without a driver gets the asyncio one (``sqlite`` → aiosqlite,
-    ``postgresql`` → asyncpg, ``mysql``/``mariadb`` → aiomysql).  MySQL URLs get
-    ``charset=utf8mb4`` unless they name one.  Raises SQLAlchemy's
-    ``ArgumentError`` (or ``ValueError``, for a port that is not a number) for a
-    URL it cannot parse.
+    ``postgres://`` is read as ``postgresql://``.  A URL without a driver gets the
+    asyncio one (``sqlite`` → aiosqlite, ``postgresql`` → asyncpg,
+    ``mysql``/``mariadb`` → aiomysql).  MySQL URLs get ``charset=utf8mb4`` unless
+    they name one.  A URL that cannot be parsed raises
+    :class:`~userstore.InvalidURL` (``part`` is ``"url"``, or ``"port"`` for a
+    port that is not a number).
     """
-    parsed = make_url(url)
-    parsed = parsed.set(drivername=parsed.drivername.lower())
+    parsed = _parse(url)
+    backend, plus, driver = parsed.drivername.lower().partition("+")
+    parsed = parsed.set(drivername=f"{_BACKEND_ALIASES.get(backend, backend)}{plus}{driver}")
     if "+" not in parsed.drivername and parsed.drivername in _DEFAULT_DRIVERS:
         parsed = parsed.set(drivername=f"{parsed.drivername}+{_DEFAULT_DRIVERS[parsed.drivername]}")
     if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:
@@ -49,6 +57,14 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
     :func:`sqlalchemy.ext.asyncio.create_async_engine`.  A driver that is not
     installed raises ``ModuleNotFoundError`` naming the extra that installs it
     (``pip install 'userstore-sqlalchemy[postgres]'``).
+
+    Before any connection is attempted, a URL the backend cannot use raises
+    :class:`~userstore.InvalidURL` naming the part that is wrong: a dialect or
+    driver SQLAlchemy does not have, a driver that is not asyncio, a port out of
+    range, a MySQL/MariaDB URL without a database, a SQLite URL with a host, or
+    a query option (or ``connect_args`` key) the driver does not take, with what
+    to use instead.  libpq's ``sslmode`` is understood on asyncpg (as its
+    ``ssl``).
 
     Stored values stay out of logs and error messages, since they include hashed
     passwords and tokens: ``hide_parameters`` defaults to ``True`` (SQLAlchemy
@@ -67,6 +83,7 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
     waits until ``pool_timeout`` while later ones are served.
     """
     parsed = async_url(url)
+    _check_url(parsed)
     no_pool_given = "poolclass" not in options and "pool" not in options
     if no_pool_given and _default_pool(parsed) is AsyncAdaptedQueuePool:
         options["poolclass"] = FairAsyncQueuePool
@@ -77,10 +94,83 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
         engine = create_async_engine(parsed, **options)
     except ModuleNotFoundError as error:
         raise _missing_driver(error) from None
-    install_shim(engine.sync_engine)
+    except TypeError as error:
+        raise _bad_option(error) from None
+    except (sa_exc.ArgumentError, ValueError) as error:  # the dialect's reading of the query
+        raise _bad_query(parsed, error) from None
+    shim = install_shim(engine.sync_engine)
+    dialect = engine.sync_engine.dialect
+    _, params = dialect.create_connect_args(engine.url)
+    params.update(options.get("connect_args") or {})
+    shim.check_connect_args(dialect, params)
     if options["hide_parameters"]:
         _hide_values(engine.sync_engine)
     return engine
+
+
+def _parse(url: str | URL) -> URL:
+    if isinstance(url, URL):
+        return url
+    try:
+        return make_url(url)
+    except sa_exc.ArgumentError:  # its message would quote the whole URL, password included
+        raise InvalidURL(
+            "not a database URL (expected dialect[+driver]://user:password@host:port/database)",
+            part="url",
+        ) from None
+    except ValueError:  # int() of the port
+        raise InvalidURL("the port is not a number", part="port") from None
+
+
+def _check_url(parsed: URL) -> None:
+    """Refuse a dialect or driver SQLAlchemy lacks, a sync driver, a URL the backend can't use."""
+    try:
+        dialect: Any = parsed.get_dialect()
+        dialect = dialect.get_async_dialect_cls(parsed)  # psycopg's async twin
+    except sa_exc.NoSuchModuleError:
+        part = "driver" if "+" in parsed.drivername else "scheme"
+        raise InvalidURL(
+            f"SQLAlchemy has no dialect or driver {parsed.drivername!r}", part=part
+        ) from None
+    if not getattr(dialect, "is_async", False):
+        raise InvalidURL(
+            f"{parsed.drivername!r} is not an asyncio driver "
+            f"(give no driver, or {parsed.get_backend_name()}+<asyncio driver>)",
+            part="driver",
+        )
+    shim_for(dialect).check_url(parsed)
+
+
+_INVALID_ARGUMENT = re.compile(r"Invalid argument\(s\) '([^']+)'")
+
+
+def _bad_option(error: TypeError) -> Exception:
+    """Name the option ``create_async_engine`` does not have; other errors unchanged."""
+    match = _INVALID_ARGUMENT.search(str(error))
+    if match is None:
+        return error
+    name = match.group(1)
+    return InvalidURL(
+        f"{name!r} is not an option of userstore's stores or of SQLAlchemy's "
+        "create_async_engine() for this dialect and pool",
+        part=name,
+    )
+
+
+def _bad_query(parsed: URL, error: Exception) -> InvalidURL:
+    """Name the query option the dialect could not read (a number that is not one...)."""
+    for name, value in parsed.query.items():
+        alone = parsed.set(query={name: value})
+        try:
+            dialect: Any = alone.get_dialect().get_async_dialect_cls(alone)
+            dialect().create_connect_args(alone)
+        except (sa_exc.ArgumentError, ValueError, TypeError):
+            return InvalidURL(f"the query option {name!r} has a value of the wrong type", part=name)
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
+    if parsed.password:
+        text = text.replace(str(parsed.password), "***")
+    return InvalidURL(text, part="url")
 
 
 _HIDDEN = "[hidden due to hide_parameters=True]"

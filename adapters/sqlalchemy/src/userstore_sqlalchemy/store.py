@@ -25,6 +25,7 @@ from sqlalchemy.orm.base import NO_VALUE
 from userstore import (
     BaseAccessTokenDatabase,
     IdType,
+    InvalidURL,
     InvalidUserData,
     Store,
     StoreSession,
@@ -44,7 +45,7 @@ from ._unit import (
 )
 from .access_token import SQLAlchemyAccessTokenDatabase, SQLAlchemyBaseAccessTokenTable
 from .dialects import shim_for
-from .engine import async_url, create_engine
+from .engine import create_engine
 from .models import (
     SQLAlchemyBaseOAuthAccountTable,
     SQLAlchemyBaseOAuthAccountTableUUID,
@@ -411,10 +412,10 @@ class SQLAlchemyStore(Store):
     ``models`` is the application's declarative base (see :func:`discover_models`);
     ``id_type`` and ``table_prefix`` then do not apply, the ids being those of its
     user model.  Without it the store declares the default tables, named with
-    ``table_prefix``.  A URL that cannot be parsed, or that names a dialect or a
-    driver SQLAlchemy does not have or one that is not asyncio, raises
-    ``ValueError`` (``bad URL: ...``); a driver that is not installed raises
-    ``ModuleNotFoundError`` naming the extra that installs it.
+    ``table_prefix``.  A URL or engine option the backend cannot use raises
+    :class:`~userstore.InvalidURL` (also a ``ValueError``) naming the part that is
+    wrong, before any connection (see :func:`create_engine`); a driver that is
+    not installed raises ``ModuleNotFoundError`` naming the extra that installs it.
     """
 
     def __init__(
@@ -437,6 +438,10 @@ class SQLAlchemyStore(Store):
             (pk,) = inspect(self.models.user).primary_key
             self.id_type = id_kind(pk)
         else:
+            if id_type not in ("uuid", "int"):
+                raise InvalidURL(
+                    f"id_type must be 'uuid' or 'int', not {id_type!r}", part="id_type"
+                )
             default = build_models(table_prefix=table_prefix, id_type=id_type)
             self.models = StoreModels(
                 default.metadata, default.user, default.oauth_account, default.access_token
@@ -503,25 +508,8 @@ class SQLAlchemyStore(Store):
 
 
 def _engine(url: str, options: dict[str, Any]) -> AsyncEngine:
-    """``create_engine(url)``, a URL it cannot use refused as ``ValueError("bad URL: ...")``."""
-    try:
-        parsed = async_url(url)
-        dialect = parsed.get_dialect().get_async_dialect_cls(parsed)  # psycopg's async twin
-    except sa_exc.NoSuchModuleError:
-        driver = url.partition("://")[0]
-        raise ValueError(f"bad URL: SQLAlchemy has no dialect or driver {driver!r}") from None
-    except sa_exc.ArgumentError as error:
-        raise ValueError(f"bad URL: {error}") from None
-    except ValueError as error:  # make_url's int() of the port
-        if "int()" in str(error):
-            raise ValueError("bad URL: the port is not a number") from None
-        raise ValueError(f"bad URL: {error}") from None
-    if not getattr(dialect, "is_async", False):
-        raise ValueError(
-            f"bad URL: {parsed.drivername!r} is not an asyncio driver "
-            f"(give no driver, or {parsed.get_backend_name()}+<asyncio driver>)"
-        )
-    return create_engine(parsed, **options)
+    """``create_engine(url)``; a URL or option it cannot use raises ``InvalidURL``."""
+    return create_engine(url, **options)
 
 
 class SQLAlchemyAdapter:

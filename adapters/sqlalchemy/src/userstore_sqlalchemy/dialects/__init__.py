@@ -48,7 +48,7 @@ class UnsupportedDialect(LookupError):
     """The engine's dialect has no userstore shim."""
 
 
-def shim_for(dialect: Dialect) -> DialectShim:
+def shim_for(dialect: Dialect | type[Dialect]) -> DialectShim:
     """Return the shim for ``dialect``; raise :class:`UnsupportedDialect` if there is none."""
     try:
         return _SHIMS[dialect.name]

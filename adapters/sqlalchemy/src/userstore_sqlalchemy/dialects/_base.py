@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from sqlalchemy import CHAR, DateTime, String, Text
 from sqlalchemy.engine import URL, Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.types import TypeEngine
+
+from userstore import InvalidURL
 
 if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -48,6 +51,9 @@ class DialectShim:
     default_port: ClassVar[int | None] = None
     """The server's port when a URL names none."""
 
+    requires_database: ClassVar[bool] = False
+    """Whether a URL must name a database (the server has no default one for the user)."""
+
     # -- types ---------------------------------------------------------------------------
 
     def uuid_type(self, dialect: Dialect) -> TypeEngine[Any]:
@@ -81,6 +87,47 @@ class DialectShim:
     def cannot_reach(self, url: URL, reason: str) -> str:
         """Say in one line that the database at ``url`` cannot be reached, and why."""
         return f"cannot reach {self.location(url)} ({reason})"
+
+    def check_url(self, url: URL) -> None:
+        """Refuse, before any connection, a URL this backend cannot use.
+
+        Raises :class:`~userstore.InvalidURL` naming the part: a port out of
+        range, or no database where the backend needs one.
+        """
+        port = url.port
+        if port is not None and not 0 < port < 65536:
+            raise InvalidURL(f"the port {port} is out of range (1-65535)", part="port")
+        if self.requires_database and not url.database:
+            raise InvalidURL(
+                f"the URL names no database (add /<database> after {self.location(url)})",
+                part="database",
+            )
+
+    def driver_parameters(self, dialect: Dialect) -> frozenset[str] | None:
+        """The keyword arguments the dialect's driver takes when connecting (``None``: unknown)."""
+        return None
+
+    def option_hint(self, dialect: Dialect, name: str) -> str:
+        """What to use instead of an option the driver does not take (``""``: nothing)."""
+        return ""
+
+    def check_connect_args(self, dialect: Dialect, params: Mapping[str, Any]) -> None:
+        """Refuse, before any connection, connect arguments the driver would reject.
+
+        ``params`` are what the driver's ``connect()`` would get: the URL's parts
+        and query options as the dialect reads them, and ``connect_args``.
+        """
+        accepted = self.driver_parameters(dialect)
+        if accepted is None:
+            return
+        for name in sorted(params):
+            if name not in accepted:
+                raise self.unknown_option(dialect, name)
+
+    def unknown_option(self, dialect: Dialect, name: str) -> InvalidURL:
+        """The error for an option the driver does not take, saying what to use instead."""
+        hint = self.option_hint(dialect, name) or "drop it from the URL's query string"
+        return InvalidURL(f"{dialect.driver} takes no option {name!r}: {hint}", part=name)
 
     def connection_setup(self, dialect: Dialect) -> list[str]:
         """Statements run once on every new connection (through the connect event)."""
@@ -132,6 +179,20 @@ class DialectShim:
         exc = driver_error(error)
         lines = str(exc).strip().splitlines()
         return lines[0] if lines else type(exc).__name__
+
+    def safe_message(self, error: DBAPIError) -> str | None:
+        """The driver's first line for ``error``, or ``None`` if it may quote a stored value.
+
+        Integrity errors may (a duplicate key's value, PostgreSQL's failing row);
+        each backend names the others whose messages may.
+        """
+        if isinstance(error, IntegrityError):
+            return None
+        return self.message(error)
+
+    def error_code(self, error: DBAPIError) -> str | None:
+        """The driver's code for ``error`` (``SQLSTATE 42703``, ``error 1054``), if it has one."""
+        return None
 
     # -- testing -------------------------------------------------------------------------
 

@@ -20,12 +20,16 @@ contract says:
 - MariaDB 10.5+ has ``INSERT ... RETURNING``; MySQL 8 does not.  SQLAlchemy reads
   this from the server version, and userstore never needs RETURNING: ids are
   generated client-side or read from ``lastrowid``.
+- A connection without a database has no default one to create tables in, so a
+  URL must name one (``InvalidURL`` otherwise, before connecting).
 - Errors carry a numeric code; the key name of a duplicate is only in the message
   text (MySQL 8 prefixes it with the table name), the one thing read from it.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -50,6 +54,22 @@ _DUPLICATE_KEY = re.compile(r"for key '(?:[^']*\.)?([^'.]+)'")
 _FK_NAME = re.compile(r"CONSTRAINT `([^`]+)`")
 # server gone, lost, killed, too many connections, can't connect, shutdown in progress
 _UNAVAILABLE = {1040, 1053, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
+# errors whose message names only the schema or the server's state, never a value:
+# no database, access denied, unknown database/table/column/key, table exists,
+# lock wait, deadlock, read-only, too long / out of range / truncated for a column
+_VALUE_FREE = {
+    *(1044, 1045, 1046, 1049, 1050, 1051, 1054, 1061, 1071, 1091, 1109, 1118, 1142, 1143),
+    *(1146, 1170, 1205, 1213, 1227, 1264, 1265, 1290, 1406, 1792, 1836),
+}
+_TLS = "aiomysql connects over TLS when given ssl_ca=<file> (and ssl_cert, ssl_key)"
+_OPTION_HINTS = {
+    "ssl_mode": _TLS,
+    "sslmode": _TLS,
+    "ssl": _TLS,
+    "database": "give the database as the URL's path (/<database>)",
+    "dbname": "give the database as the URL's path (/<database>)",
+    "timeout": "aiomysql's is connect_timeout (seconds)",
+}
 
 
 class _NativeUUID(UserDefinedType[str]):
@@ -68,6 +88,7 @@ class MySQLShim(DialectShim):
     dialect_names: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
     driver_packages: ClassVar[frozenset[str]] = frozenset({"aiomysql", "pymysql"})
     default_port: ClassVar[int | None] = 3306
+    requires_database: ClassVar[bool] = True
 
     @staticmethod
     def is_mariadb(dialect: Dialect) -> bool:
@@ -95,6 +116,21 @@ class MySQLShim(DialectShim):
         if length is None:
             return mysql.LONGTEXT(charset="utf8mb4", collation=collation)
         return mysql.VARCHAR(length, charset="utf8mb4", collation=collation)
+
+    def driver_parameters(self, dialect: Dialect) -> frozenset[str] | None:
+        """The ``connect()`` keywords of aiomysql (SQLAlchemy reads ``ssl_*`` into its ``ssl``)."""
+        if dialect.driver != "aiomysql":
+            return None
+        return frozenset(
+            {
+                *inspect.signature(importlib.import_module("aiomysql").connect).parameters,
+                "async_creator_fn",
+            }
+        )
+
+    def option_hint(self, dialect: Dialect, name: str) -> str:
+        """The aiomysql equivalent of an option other MySQL clients take."""
+        return _OPTION_HINTS.get(name, "")
 
     def connection_setup(self, dialect: Dialect) -> list[str]:
         """utf8mb4, strict sql_mode, UTC, and READ COMMITTED unless the engine sets a level."""
@@ -149,6 +185,21 @@ class MySQLShim(DialectShim):
             lines = str(args[1]).strip().splitlines()
             return f"{lines[0] if lines else ''} [{args[0]}]".strip()
         return super().message(error)
+
+    def safe_message(self, error: DBAPIError) -> str | None:
+        """The first line, for the errors known to quote no value.
+
+        pymysql sends parameters inside the statement's text, which a syntax error
+        quotes, so any other error gives its number only.
+        """
+        if _code(driver_error(error)) not in _VALUE_FREE:
+            return None
+        return super().safe_message(error)
+
+    def error_code(self, error: DBAPIError) -> str | None:
+        """``error NNNN``."""
+        code = _code(driver_error(error))
+        return f"error {code}" if code is not None else None
 
     async def sever(self, connection: AsyncConnection, admin: AsyncConnection) -> None:
         """``KILL`` the connection's thread id, from ``admin``."""

@@ -5,17 +5,27 @@ enforces foreign keys and keeps microseconds, so the shim mostly reads asyncpg's
 structured error fields.  One thing differs from the others: a failed statement
 aborts the whole transaction, which the adapter answers with a SAVEPOINT inside
 a caller's transaction (on every backend, so that the session state agrees).
+
+URLs: asyncpg takes libpq's ``sslmode`` values under the name ``ssl``, so
+``?sslmode=require`` (what hosted PostgreSQL hands out) is passed on as
+``ssl=require``; libpq parameters asyncpg lacks are refused naming its equivalent.
+A URL without a database connects to the user's default one, as libpq does.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, event
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
+
+from userstore import InvalidURL
 
 from ._base import DialectShim, Violation, ViolationKind, driver_error
 
@@ -25,6 +35,35 @@ if TYPE_CHECKING:
 __all__ = ["PostgreSQLShim"]
 
 _UNAVAILABLE_CLASSES = ("08", "53", "57")  # connection, resources, operator intervention
+
+# data exceptions (class 22) whose message quotes no value: too long, out of range,
+# a character the server cannot store (jsonb's \u0000)
+_VALUE_FREE_DATA_STATES = {"22001", "22003", "22P05"}
+
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""libpq's ``sslmode`` values, which asyncpg takes as ``ssl``."""
+
+# SQLAlchemy's asyncpg dialect reads these itself; the rest go to asyncpg.connect()
+_DIALECT_PARAMETERS = {"prepared_statement_cache_size", "prepared_statement_name_func"}
+_SSL_CONTEXT = (
+    "asyncpg takes certificates and keys as an ssl.SSLContext: "
+    "connect_args={'ssl': ssl.create_default_context(cafile=...)}"
+)
+_SERVER_SETTING = (
+    "asyncpg sets it as a server setting: connect_args={{'server_settings': {{{!r}: ...}}}}"
+)
+# libpq's connection parameters, and what asyncpg takes instead
+_LIBPQ_HINTS = {
+    "connect_timeout": "asyncpg's is timeout, in seconds: connect_args={'timeout': 10}",
+    "dbname": "give the database as the URL's path (/<database>)",
+    "application_name": _SERVER_SETTING.format("application_name"),
+    "options": "give each setting in connect_args={'server_settings': {...}}",
+    "sslrootcert": _SSL_CONTEXT,
+    "sslcert": _SSL_CONTEXT,
+    "sslkey": _SSL_CONTEXT,
+    "sslcrl": _SSL_CONTEXT,
+    "sslpassword": _SSL_CONTEXT,
+}
 
 
 class PostgreSQLShim(DialectShim):
@@ -50,6 +89,31 @@ class PostgreSQLShim(DialectShim):
     def stores_naive_utc(self, dialect: Dialect) -> bool:
         """Timestamptz takes and gives aware datetimes."""
         return False
+
+    def driver_parameters(self, dialect: Dialect) -> frozenset[str] | None:
+        """The ``connect()`` keywords of asyncpg, and those SQLAlchemy's dialect reads itself."""
+        if dialect.driver != "asyncpg":
+            return None
+        names = (
+            set(inspect.signature(importlib.import_module("asyncpg").connect).parameters)
+            | _DIALECT_PARAMETERS
+        )
+        return frozenset(names | {"async_creator_fn"})
+
+    def option_hint(self, dialect: Dialect, name: str) -> str:
+        """The asyncpg equivalent of a libpq connection parameter."""
+        return _LIBPQ_HINTS.get(name, "")
+
+    def check_connect_args(self, dialect: Dialect, params: Mapping[str, Any]) -> None:
+        """Refuse what asyncpg would; ``sslmode`` counts as its ``ssl``."""
+        if dialect.driver == "asyncpg":
+            params = asyncpg_ssl(params)
+        super().check_connect_args(dialect, params)
+
+    def install(self, engine: Engine) -> None:
+        """On asyncpg, read libpq's ``sslmode`` (``?sslmode=require``) as asyncpg's ``ssl``."""
+        if engine.dialect.driver == "asyncpg":
+            event.listen(engine, "do_connect", _translate_sslmode)
 
     def violation(self, error: DBAPIError) -> Violation | None:
         """Classify by SQLSTATE; asyncpg gives the constraint and table names."""
@@ -78,9 +142,63 @@ class PostgreSQLShim(DialectShim):
             return True
         return isinstance(exc, (OSError, ConnectionError))
 
+    def safe_message(self, error: DBAPIError) -> str | None:
+        """The first line, unless it may quote a value.
+
+        Classes 22 (data exceptions: ``invalid input syntax for type uuid: "..."``)
+        and 23 (integrity) may, as may asyncpg's own refusals of a parameter.
+        """
+        exc = driver_error(error)
+        state = _sqlstate(error)
+        if state.startswith("23") or isinstance(exc, ValueError):
+            return None
+        if state.startswith("22") and state not in _VALUE_FREE_DATA_STATES:
+            return None
+        return super().safe_message(error)
+
+    def error_code(self, error: DBAPIError) -> str | None:
+        """``SQLSTATE xxxxx``."""
+        state = _sqlstate(error)
+        return f"SQLSTATE {state}" if state else None
+
     async def sever(self, connection: AsyncConnection, admin: AsyncConnection) -> None:
         """``pg_terminate_backend`` on the connection's backend pid, from ``admin``."""
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         pid = driver.get_server_pid()
         await admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+
+
+def _sqlstate(error: DBAPIError) -> str:
+    exc = driver_error(error)
+    return str(getattr(exc, "sqlstate", None) or getattr(error.orig, "pgcode", None) or "")
+
+
+def asyncpg_ssl(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with libpq's ``sslmode`` given as asyncpg's ``ssl`` (same values).
+
+    Raises :class:`~userstore.InvalidURL` for a mode libpq does not have, or for
+    ``ssl`` and ``sslmode`` that disagree.
+    """
+    found = dict(params)
+    for name in ("ssl", "sslmode"):
+        value = found.get(name)
+        if isinstance(value, str) and value not in SSL_MODES:
+            raise InvalidURL(
+                f"{name}={value!r} is not an SSL mode (use one of {', '.join(SSL_MODES)}; "
+                "for certificates pass an ssl.SSLContext: connect_args={'ssl': context})",
+                part=name,
+            )
+    if "sslmode" in found:
+        mode = found.pop("sslmode")
+        if found.get("ssl") not in (None, mode):
+            raise InvalidURL("give ssl or sslmode, not both", part="sslmode")
+        found["ssl"] = mode
+    return found
+
+
+def _translate_sslmode(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+    # runs before each new connection; SQLAlchemy connects with the edited cparams
+    translated = asyncpg_ssl(cparams)
+    cparams.clear()
+    cparams.update(translated)

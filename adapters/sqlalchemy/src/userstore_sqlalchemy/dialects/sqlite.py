@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.util import asbool
+
+from userstore import InvalidURL
 
 from ._base import DialectShim, Violation, driver_error
 
@@ -32,6 +35,11 @@ __all__ = ["SQLiteShim"]
 BUSY_TIMEOUT_MS = 30_000
 
 _UNIQUE = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+# the query options SQLAlchemy's SQLite dialects hand to the driver; with uri=true the
+# others go into SQLite's own URI (mode=ro, cache=shared...)
+DRIVER_OPTIONS = frozenset(
+    {"uri", "timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements"}
+)
 _UNAVAILABLE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL"}
 
 
@@ -49,6 +57,30 @@ class SQLiteShim(DialectShim):
     def cannot_reach(self, url: URL, reason: str) -> str:
         """Say that the database file cannot be opened, and why."""
         return f"cannot open {self.location(url)} ({reason})"
+
+    def check_url(self, url: URL) -> None:
+        """Refuse a host, user or port, and query options SQLite would silently ignore.
+
+        Without ``uri=true`` only the driver's options count; any other (``mode=ro``)
+        would be dropped and the file opened read-write.
+        """
+        if url.host or url.port or url.username or url.password:
+            raise InvalidURL(
+                "a SQLite URL names a file, not a server: sqlite:///relative/path.db, "
+                "sqlite:////absolute/path.db or sqlite:// (in memory)",
+                part="host",
+            )
+        query = dict(url.query)
+        if not asbool(query.get("uri", False)):
+            ignored = sorted(set(query) - DRIVER_OPTIONS)
+            if ignored:
+                name = ignored[0]
+                raise InvalidURL(
+                    f"SQLite ignores the query option {name!r} unless the URL also has "
+                    f"uri=true (SQLite URI parameters); driver options: "
+                    f"{', '.join(sorted(DRIVER_OPTIONS))}",
+                    part=name,
+                )
 
     def connection_setup(self, dialect: Dialect) -> list[str]:
         """Foreign keys on, a 30 s busy timeout, WAL (a no-op for in-memory databases)."""
@@ -105,6 +137,11 @@ class SQLiteShim(DialectShim):
             return True
         code = str(getattr(driver_error(error), "sqlite_errorname", ""))
         return "_".join(code.split("_")[:2]) in _UNAVAILABLE
+
+    def error_code(self, error: DBAPIError) -> str | None:
+        """The extended result code (``SQLITE_ERROR``)."""
+        code = getattr(driver_error(error), "sqlite_errorname", None)
+        return str(code) if code else None
 
     async def sever(self, connection: AsyncConnection, admin: AsyncConnection) -> None:
         """Close the driver connection under SQLAlchemy's feet (SQLite has no server to ask)."""

@@ -30,6 +30,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    @property
+    def python_type(self) -> type[dt.datetime]:
+        """``datetime.datetime``: field rules derived from the column refuse naive ones."""
+        return dt.datetime
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         """The backend's datetime column type with microsecond precision."""
         return dialect.type_descriptor(shim_for(dialect).datetime_type(dialect))

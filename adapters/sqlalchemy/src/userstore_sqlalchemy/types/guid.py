@@ -30,6 +30,11 @@ class GUID(TypeDecorator[uuid.UUID]):
     impl = CHAR(36)
     cache_ok = True
 
+    @property
+    def python_type(self) -> type[uuid.UUID]:
+        """``uuid.UUID``: field rules derived from the column take UUIDs only."""
+        return uuid.UUID
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         """The backend's native UUID type, or ``CHAR(36)``."""
         return dialect.type_descriptor(shim_for(dialect).uuid_type(dialect))

@@ -27,6 +27,11 @@ class ExactString(TypeDecorator[str]):
         super().__init__(length)
         self.length = length
 
+    @property
+    def python_type(self) -> type[str]:
+        """``str``: field rules derived from the column check NUL, surrogates and the length."""
+        return str
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         """The backend's exact string type."""
         return dialect.type_descriptor(shim_for(dialect).exact_string_type(dialect, self.length))
