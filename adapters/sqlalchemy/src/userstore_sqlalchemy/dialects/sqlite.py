@@ -11,15 +11,21 @@ A closed driver connection must fail loudly: SQLAlchemy's aiosqlite adapter skip
 transaction whose connection was closed look committed while its writes were
 lost.  The shim refuses that COMMIT (``StoreUnavailable``) and replaces a closed
 connection at pool checkout instead of handing it out again.
+
+The driver cursor of a failed statement is released when the error is raised, not
+left to the garbage collector: freeing it takes its connection's mutex, which that
+connection's thread holds for as long as a later statement waits for the write
+lock, and the collector runs on the event loop (see ``_release_failed_cursor``).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import traceback
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, Dialect, Engine
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, ExceptionContext
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.util import asbool
 
@@ -104,9 +110,13 @@ class SQLiteShim(DialectShim):
         return bool(result.scalar())
 
     def install(self, engine: Engine) -> None:
-        """Replace closed connections at checkout; refuse a COMMIT on a closed one."""
+        """Replace closed connections at checkout; refuse a COMMIT on a closed one.
+
+        And release the driver cursor of every failed statement at once.
+        """
         event.listen(engine, "checkout", _replace_closed)
         event.listen(engine, "commit", _refuse_lost_commit)
+        event.listen(engine, "handle_error", _release_failed_cursor)
 
     async def before_savepoint(self, connection: AsyncConnection) -> None:
         """Open the transaction the driver has deferred, so RELEASE does not commit it.
@@ -181,6 +191,36 @@ def _refuse_lost_commit(connection: Connection) -> None:
     connection.invalidate()
     lost = sqlite3.OperationalError("the connection was closed; its transaction is lost")
     raise OperationalError("COMMIT", None, lost, connection_invalidated=True)
+
+
+def _release_failed_cursor(context: ExceptionContext) -> None:
+    """Free what the failed statement's frames hold (its driver cursor) now, not in the GC.
+
+    A refused write (a duplicate key) leaves its sqlite3 cursor holding a statement
+    still marked in use: the cursor's own reset after the failed step returned the
+    step's error, which the sqlite3 module takes as "not reset".  Freeing that
+    cursor resets the statement again, and ``sqlite3_reset`` takes the connection's
+    mutex.  On SQLAlchemy 2.0 the aiosqlite adapter never closes that cursor; it
+    stays a local of the adapter's ``execute`` frame, held by the error's traceback,
+    and the error's reference cycles (frames holding the exceptions whose tracebacks
+    hold the frames) leave it to the garbage collector.  The collector runs on the
+    event loop's thread, and by then the pool may have handed the connection to
+    another session whose INSERT waits in the connection's thread for the write
+    lock, holding the mutex for up to the busy timeout: the loop stops, the writer
+    holding the lock cannot commit, and every waiting writer fails with SQLITE_BUSY.
+
+    Here the finished frames of the tracebacks of the error and of its causes (the
+    driver's error, which SQLAlchemy 2.1 wraps) drop their locals, and the lines of
+    the tracebacks stay: the cursor is freed now, by the event loop while its
+    connection is idle, or by the connection's own thread.  Frames still running
+    are left alone.
+    """
+    error: BaseException | None = context.original_exception
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error = error.__cause__
 
 
 def _columns(message: str) -> tuple[str | None, tuple[str, ...]]:
