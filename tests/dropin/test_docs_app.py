@@ -27,3 +27,7 @@ async def test_concurrent_email_changes_to_one_address(server: Server) -> None:
 
 async def test_account_lifecycle(server: Server) -> None:
     await scenarios.account_lifecycle(server, logout_revokes=False)
+
+
+async def test_concurrent_deletes_of_one_user(server: Server) -> None:
+    await scenarios.concurrent_deletes(server)

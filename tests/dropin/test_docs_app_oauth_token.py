@@ -21,3 +21,7 @@ async def test_oauth_accounts(server: Server) -> None:
 
 async def test_concurrent_first_oauth_logins(server: Server) -> None:
     await scenarios.concurrent_oauth_logins(server)
+
+
+async def test_concurrent_deletes_of_one_user(server: Server) -> None:
+    await scenarios.concurrent_deletes(server)

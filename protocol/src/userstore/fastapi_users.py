@@ -184,6 +184,8 @@ class FastAPIUsersDatabase(FastAPIUsersBaseUserDatabase[UP, ID]):
     ``create`` and ``update`` raise :class:`UserAlreadyExists` for a taken email
     and the write methods raise :class:`UserNotExists` for a user that is gone.
     Any other attribute (``session``, ``user_table``...) is read from ``database``.
+    userstore's own adapters raise these classes already; the wrapper changes
+    only what other adapters raise as subclasses of userstore's errors.
     """
 
     def __init__(self, database: BaseUserDatabase[UP, ID]) -> None:
