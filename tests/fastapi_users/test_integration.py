@@ -59,6 +59,7 @@ def test_the_public_names_are_exactly_all_and_documented() -> None:
     assert set(integration.__all__) == {
         "ErrorCode",
         "FastAPIUsersDatabase",
+        "OAuthAccountAlreadyLinked",
         "UserAlreadyExists",
         "UserNotExists",
         "add_exception_handlers",
@@ -99,8 +100,13 @@ def test_translated_errors_are_both_libraries_errors(
     assert issubclass(ours, userstores)
 
 
-def test_translate_errors_never_wraps_twice() -> None:
-    original = userstore.UserAlreadyExists("taken")
+class _ThirdPartyTaken(userstore.UserAlreadyExists):
+    """A third-party adapter's own subclass: not created as the integration's class."""
+
+
+def test_translate_errors_wraps_other_adapters_errors_once() -> None:
+    original = _ThirdPartyTaken("taken")
+    assert not isinstance(original, fastapi_users_exceptions.UserAlreadyExists)
     with (
         pytest.raises(integration.UserAlreadyExists) as raised,
         integration.translate_errors(),
@@ -109,6 +115,14 @@ def test_translate_errors_never_wraps_twice() -> None:
         raise original
     assert raised.value.__cause__ is original
     assert str(raised.value) == "taken"
+
+
+def test_translate_errors_passes_the_integration_classes_unchanged() -> None:
+    original = userstore.UserAlreadyExists("taken")  # FastAPI Users is imported here
+    assert isinstance(original, integration.UserAlreadyExists)
+    with pytest.raises(integration.UserAlreadyExists) as raised, integration.translate_errors():
+        raise original
+    assert raised.value is original
 
 
 # -- the wrapper, on the memory adapter ------------------------------------------------
@@ -132,7 +146,6 @@ async def test_create_of_a_taken_email_raises_fastapi_users_user_already_exists(
     with pytest.raises(fastapi_users_exceptions.UserAlreadyExists) as raised:
         await users.create({"email": "ADA@example.com", "hashed_password": "h"})
     assert isinstance(raised.value, userstore.UserAlreadyExists)
-    assert isinstance(raised.value.__cause__, userstore.UserAlreadyExists)
 
 
 async def test_update_to_a_taken_email_raises_fastapi_users_user_already_exists(
@@ -167,9 +180,10 @@ async def test_errors_without_a_fastapi_users_counterpart_pass_unchanged(
     first = await users.create({"email": "first@example.com", "hashed_password": "h"})
     second = await users.create({"email": "second@example.com", "hashed_password": "h"})
     await users.add_oauth_account(first, ACCOUNT)
-    with pytest.raises(userstore.OAuthAccountAlreadyLinked) as linked:
+    with pytest.raises(integration.OAuthAccountAlreadyLinked) as linked:
         await users.add_oauth_account(second, ACCOUNT)
     assert not isinstance(linked.value, fastapi_users_exceptions.FastAPIUsersException)
+    assert isinstance(linked.value, userstore.OAuthAccountAlreadyLinked)
     with pytest.raises(userstore.InvalidUserData) as invalid:
         await users.create({"email": "x" * 400, "hashed_password": "h"})
     assert type(invalid.value) is userstore.InvalidUserData

@@ -230,18 +230,26 @@ CASES = [
 ]
 
 
+def userstore_class(error: BaseException) -> type[BaseException]:
+    """The contract's class of ``error``: itself, or (once FastAPI Users is imported and
+    the error is created as ``userstore.fastapi_users``' class) the one it derives from."""
+    return next(c for c in type(error).__mro__ if c.__module__ == "userstore._errors")
+
+
 @pytest.mark.parametrize(("backend", "orig", "module", "expected"), CASES)
 def test_errors_map_to_the_contract_errors(
     units: dict[str, Unit], backend: str, orig: Exception, module: Any, expected: type[Exception]
 ) -> None:
     mapped = assert_translated(units[backend], wrap(orig, module), USER_ERRORS)
-    assert type(mapped) is expected
+    assert userstore_class(mapped) is expected
 
 
 def test_the_error_map_chooses_the_meaning_of_a_violation(units: dict[str, Unit]) -> None:
     duplicate = wrap(adapt(asyncpg.exceptions.UniqueViolationError("duplicate key")), ASYNCPG_DBAPI)
     link_errors: ErrorMap = {"unique": OAuthAccountAlreadyLinked}
-    assert type(units["postgres"].translate(duplicate, link_errors)) is OAuthAccountAlreadyLinked
+    linked = units["postgres"].translate(duplicate, link_errors)
+    assert linked is not None
+    assert userstore_class(linked) is OAuthAccountAlreadyLinked
     assert type(units["postgres"].translate(duplicate, {})) is UserStoreError
 
 

@@ -14,6 +14,15 @@ Hierarchy::
 
 Adapters translate their driver's errors into these in one place; a raw driver
 exception never escapes for a case the contract names.
+
+In a process that has imported FastAPI Users, ``UserAlreadyExists``,
+``UserNotFound`` and ``OAuthAccountAlreadyLinked`` are created as the classes of
+``userstore.fastapi_users`` of the same meaning: each is the userstore error and
+FastAPI Users' own (``fastapi_users.exceptions.UserAlreadyExists``,
+``UserNotExists``) or an HTTP 400/404, so FastAPI Users' routers answer them as
+they answer the duplicates and missing users they find themselves.  The classes
+are looked up once, at the first such error after FastAPI Users was imported;
+``import userstore`` never imports FastAPI Users.
 """
 
 # The names are public API and follow FastAPI Users' (UserAlreadyExists, ...),
@@ -21,7 +30,8 @@ exception never escapes for a case the contract names.
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, Self
 
 __all__ = [
     "AccessTokenAlreadyExists",
@@ -36,8 +46,35 @@ __all__ = [
 ]
 
 
+_FRAMEWORK = "fastapi_users"
+_framework_classes: dict[type[Any], type[Any]] | None = None
+
+
+def _framework_class(cls: type[Any]) -> type[Any]:
+    """``cls``, or its ``userstore.fastapi_users`` counterpart if FastAPI Users is imported.
+
+    Only a process that imported FastAPI Users can catch its exceptions, so the
+    integration is imported (once) only then; until then this is a dict lookup.
+    """
+    global _framework_classes
+    if _framework_classes is None:
+        if _FRAMEWORK not in sys.modules:
+            return cls
+        try:
+            from .fastapi_users import _ERROR_CLASSES
+        except ImportError:  # FastAPI Users half-imported (an error raised during its import)
+            return cls
+        _framework_classes = _ERROR_CLASSES
+    return _framework_classes.get(cls, cls)
+
+
 class UserStoreError(Exception):
     """Base class of every error a userstore adapter raises on purpose."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        # the integration's class of the same meaning, once FastAPI Users is imported
+        created: Self = super().__new__(_framework_class(cls), *args, **kwargs)
+        return created
 
 
 class UserAlreadyExists(UserStoreError):

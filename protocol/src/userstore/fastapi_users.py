@@ -1,43 +1,49 @@
-"""FastAPI Users integration: userstore's errors surfaced the way FastAPI Users expects them.
+"""FastAPI Users integration: userstore's errors as FastAPI Users' routers answer them.
 
 Needs the ``fastapi-users`` extra (``pip install "userstore[fastapi-users]"``).
 ``import userstore`` never imports this module; nothing else in userstore
 depends on FastAPI Users.
 
-FastAPI Users' routers catch FastAPI Users' exceptions only.  Two pieces make
-userstore's errors reach them, or reach the client, cleanly:
+Nothing here has to be wired for FastAPI Users' routers to answer 400, never
+500, to a duplicate email or a linked OAuth account.  In a process that has
+imported FastAPI Users, the adapters' errors are created as this module's
+classes, each both the userstore error and what FastAPI Users' routers catch
+or answer::
 
-- :class:`FastAPIUsersDatabase` wraps any userstore user database.  Where FastAPI
-  Users has an exception of its own it raises that instead (see the table
-  below), so a duplicate email that slips past ``BaseUserManager``'s lookup (two
-  registrations racing, an email change racing a registration) reaches the
-  register and users routers as the 400 they answer for a duplicate found by
-  lookup.  The raised exception is also the userstore error it replaces, so
-  code that catches userstore's errors keeps working.
-- :func:`add_exception_handlers` answers the userstore errors no FastAPI Users
-  router catches with a 4xx/503 instead of a 500; most importantly, linking an
-  OAuth account that is linked to another user already (the OAuth associate
-  router catches nothing) gives 400 ``OAUTH_ACCOUNT_ALREADY_LINKED``.
+    userstore error              raised as                    FastAPI Users' routers answer
+    UserAlreadyExists            UserAlreadyExists (*)        400 REGISTER_USER_ALREADY_EXISTS,
+                                                              UPDATE_USER_EMAIL_ALREADY_EXISTS,
+                                                              OAUTH_USER_ALREADY_EXISTS
+    UserNotFound                 UserNotExists (*)            what they answer for a missing
+                                                              user where they catch it, 404
+                                                              Not Found elsewhere
+    OAuthAccountAlreadyLinked    OAuthAccountAlreadyLinked    400 OAUTH_ACCOUNT_ALREADY_LINKED
+                                 (an HTTP 400)
+    InvalidUserData              unchanged                    500 (422 with the handlers)
+    StoreUnavailable             unchanged                    500 (503 with the handlers)
+    AccessTokenAlreadyExists     unchanged                    500 (a token collision is a bug)
+    AdapterNotFound              unchanged                    500 (a configuration error)
+    InvalidURL                   unchanged                    500 (a configuration error)
 
-Translation, by the error's class (subclasses included)::
+    (*) a subclass of FastAPI Users' exception of that name and of the userstore error
 
-    userstore error              FastAPIUsersDatabase raises   HTTP, with add_exception_handlers
-    UserAlreadyExists            UserAlreadyExists (*)         (caught by the routers: 400)
-    UserNotFound                 UserNotExists (*)             404 Not Found
-    OAuthAccountAlreadyLinked    unchanged                     400 OAUTH_ACCOUNT_ALREADY_LINKED
-    InvalidUserData              unchanged                     422 INVALID_USER_DATA
-    StoreUnavailable             unchanged                     503 STORE_UNAVAILABLE
-    AccessTokenAlreadyExists     unchanged                     500 (a token collision is a bug)
-    AdapterNotFound              unchanged                     500 (a configuration error)
-    InvalidURL                   unchanged                     500 (a configuration error)
+So a duplicate email that slips past ``BaseUserManager``'s lookup (two
+registrations racing, an email change racing another) reaches the register and
+users routers as the duplicate they find by lookup, and associating an OAuth
+account that another user holds (the associate router catches nothing) answers
+400.  Code that catches userstore's errors keeps catching them.
 
-    (*) this module's class: a subclass of both FastAPI Users' exception of that
-        name and the userstore error.
+Two options remain, for the other errors and for databases that are not
+userstore's adapters:
 
-The access-token database needs no wrapper: ``DatabaseStrategy`` catches nothing
-from it, so its errors go to the handlers as they are.
+- :class:`FastAPIUsersDatabase` wraps any userstore user database and raises, for
+  errors that are not this module's classes yet (a third-party adapter's own
+  subclasses), the classes of the table above.
+- :func:`add_exception_handlers` answers ``InvalidUserData`` with 422,
+  ``StoreUnavailable`` with 503 and ``Retry-After``, and the three errors above
+  as the table says wherever they come from.
 
-Usage::
+Usage, if wanted::
 
     async def get_user_db(session: AsyncSession = Depends(get_async_session)):
         yield FastAPIUsersDatabase(SQLAlchemyUserDatabase(session, User, OAuthAccount))
@@ -57,6 +63,7 @@ from fastapi import FastAPI, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi_users import exceptions as fastapi_users_exceptions
 from fastapi_users.db import BaseUserDatabase as FastAPIUsersBaseUserDatabase
+from starlette.exceptions import HTTPException
 
 from . import _errors
 from ._protocol import BaseUserDatabase, UserProtocol
@@ -64,6 +71,7 @@ from ._protocol import BaseUserDatabase, UserProtocol
 __all__ = [
     "ErrorCode",
     "FastAPIUsersDatabase",
+    "OAuthAccountAlreadyLinked",
     "UserAlreadyExists",
     "UserNotExists",
     "add_exception_handlers",
@@ -78,8 +86,51 @@ class UserAlreadyExists(fastapi_users_exceptions.UserAlreadyExists, _errors.User
     """A user with the same email key exists: FastAPI Users' exception and userstore's at once."""
 
 
-class UserNotExists(fastapi_users_exceptions.UserNotExists, _errors.UserNotFound):
-    """The user is gone: FastAPI Users' ``UserNotExists`` and userstore's ``UserNotFound``."""
+class _HTTPError(HTTPException):
+    """An error that Starlette answers as ``status_code`` with ``detail`` if nothing catches it.
+
+    Its message, ``str()`` and ``repr()`` are the userstore error's, not the HTTP status.
+    """
+
+    status_code: int
+    detail: str
+    headers: dict[str, str] | None
+
+    def __init__(self, *args: object) -> None:
+        Exception.__init__(self, *args)
+        self.headers = None
+
+    __str__ = Exception.__str__
+    __repr__ = Exception.__repr__
+
+
+class UserNotExists(fastapi_users_exceptions.UserNotExists, _errors.UserNotFound, _HTTPError):
+    """The user is gone: FastAPI Users' ``UserNotExists`` and userstore's ``UserNotFound``.
+
+    Where no router catches it (a user deleted while its own request ran) it
+    answers 404, detail ``Not Found``.
+    """
+
+    status_code = status.HTTP_404_NOT_FOUND
+    detail = "Not Found"
+
+
+class OAuthAccountAlreadyLinked(_errors.OAuthAccountAlreadyLinked, _HTTPError):
+    """The OAuth account is another user's: userstore's error, answered 400 if uncaught.
+
+    Detail ``OAUTH_ACCOUNT_ALREADY_LINKED``; nothing was written.
+    """
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    detail = "OAUTH_ACCOUNT_ALREADY_LINKED"
+
+
+_ERROR_CLASSES: dict[type[Any], type[Any]] = {
+    _errors.UserAlreadyExists: UserAlreadyExists,
+    _errors.UserNotFound: UserNotExists,
+    _errors.OAuthAccountAlreadyLinked: OAuthAccountAlreadyLinked,
+}
+"""The classes userstore's errors are created as once FastAPI Users is imported."""
 
 
 class ErrorCode(StrEnum):
@@ -93,8 +144,8 @@ class ErrorCode(StrEnum):
 _TRANSLATIONS: dict[type[_errors.UserStoreError], type[_errors.UserStoreError] | None] = {
     _errors.UserAlreadyExists: UserAlreadyExists,
     _errors.UserNotFound: UserNotExists,
+    _errors.OAuthAccountAlreadyLinked: OAuthAccountAlreadyLinked,
     # FastAPI Users has no exception for these; add_exception_handlers answers them.
-    _errors.OAuthAccountAlreadyLinked: None,
     _errors.InvalidUserData: None,
     _errors.StoreUnavailable: None,
     _errors.AccessTokenAlreadyExists: None,
@@ -104,8 +155,8 @@ _TRANSLATIONS: dict[type[_errors.UserStoreError], type[_errors.UserStoreError] |
 
 
 def _translation(error: _errors.UserStoreError) -> type[_errors.UserStoreError] | None:
-    if isinstance(error, fastapi_users_exceptions.FastAPIUsersException):
-        return None  # translated already (a wrapper around a wrapper)
+    if isinstance(error, tuple(_ERROR_CLASSES.values())):
+        return None  # created as its translation already
     for cls in type(error).__mro__:
         if cls in _TRANSLATIONS:
             return _TRANSLATIONS[cls]
@@ -135,6 +186,8 @@ class FastAPIUsersDatabase(FastAPIUsersBaseUserDatabase[UP, ID]):
     ``create`` and ``update`` raise :class:`UserAlreadyExists` for a taken email
     and the write methods raise :class:`UserNotExists` for a user that is gone.
     Any other attribute (``session``, ``user_table``...) is read from ``database``.
+    userstore's own adapters raise these classes already; the wrapper changes
+    only what other adapters raise as subclasses of userstore's errors.
     """
 
     def __init__(self, database: BaseUserDatabase[UP, ID]) -> None:

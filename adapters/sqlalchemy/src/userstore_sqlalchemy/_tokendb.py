@@ -25,7 +25,7 @@ from userstore import (
 )
 
 from ._rules import id_kind, int_range, model_schema
-from ._unit import ErrorMap, Unit
+from ._unit import ErrorMap, Unit, retry_conflicts
 from .types import now_utc
 
 __all__ = ["SQLAlchemyAccessTokenDatabase"]
@@ -124,6 +124,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         found = await self._unit.lookup(run)
         return self._hand_out(found, clear) if found is not None else None
 
+    @retry_conflicts
     async def create(self, create_dict: dict[str, Any]) -> AP:
         """Insert a token (one INSERT, then COMMIT); ``AccessTokenAlreadyExists`` if stored."""
         data = self._model.schema.validate_create(create_dict)
@@ -152,6 +153,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         if held is not None:
             self.session.expunge(held)
 
+    @retry_conflicts
     async def update(self, access_token: AP, update_dict: dict[str, Any]) -> AP:
         """Update the token's other fields (one UPDATE); ``UserNotFound`` if it is gone."""
         data = self._model.schema.validate_update(update_dict)

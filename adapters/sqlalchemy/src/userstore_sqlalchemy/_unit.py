@@ -8,6 +8,9 @@
 - Objects handed to or returned by a method stay readable without I/O: after a
   commit that expires them (``expire_on_commit=True``) their values are put back
   as committed, and after an error they get their pre-call values back.
+- A write the server rolled back to end a lock conflict (MySQL's deadlocks) is
+  run again, up to three times in all, when it is the whole transaction
+  (:func:`retry_conflicts`).
 - Driver and SQLAlchemy errors become the contract's typed errors, here only;
   a failure to open a connection becomes ``StoreUnavailable`` naming the server
   (``cannot reach 127.0.0.1:5432 (connection refused)``).
@@ -17,13 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import re
+import functools
 import socket
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar, cast
 
 from sqlalchemy import MetaData, Table, UniqueConstraint, event, inspect
 from sqlalchemy import exc as sa_exc
@@ -51,12 +56,17 @@ __all__ = [
     "connect_error",
     "install_shim",
     "restore",
+    "retry_conflicts",
     "snapshot",
 ]
 
 _PREPARED = "userstore.prepared"
 _UNPREPARED = object()
+_ATTEMPTS = 3
+_RETRYING = contextvars.ContextVar("userstore.retrying", default=False)
 T = TypeVar("T")
+S = TypeVar("S")
+P = ParamSpec("P")
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 # translated errors raised without their cause: the driver's message may quote a value
 _withheld: weakref.WeakSet[BaseException] = weakref.WeakSet()
@@ -246,12 +256,18 @@ class Unit:
             mapped = self.translate(error, errors, table)
             if mapped is None:
                 raise
-            if not self.in_caller_transaction():
+            whole = not self.in_caller_transaction()
+            if whole:
                 await self._rollback()
             restore(before)
             if mapped is error:
                 raise
+            if whole and _RETRYING.get() and self._retryable(error):
+                raise _Retry from None
             raise_translated(mapped, error)
+
+    def _retryable(self, error: BaseException) -> bool:
+        return isinstance(error, sa_exc.DBAPIError) and self.shim.is_retryable(error)
 
     async def _rollback(self) -> None:
         with contextlib.suppress(Exception):  # the connection may be gone; the pool drops it
@@ -302,6 +318,32 @@ def _database_error(shim: DialectShim, error: sa_exc.DBAPIError) -> UserStoreErr
     )
     _withheld.add(mapped)
     return mapped
+class _Retry(Exception):
+    """A write to run again; raised only inside :func:`retry_conflicts`, which catches it."""
+
+
+def retry_conflicts(
+    method: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
+    """Run ``method`` again when its write was rolled back to end a lock conflict.
+
+    :meth:`Unit.write` asks for that, after rolling back and restoring the
+    objects, only outside a caller's transaction and only inside this wrapper;
+    the last attempt raises its error as any other.
+    """
+
+    @functools.wraps(method)
+    async def retrying(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        token = _RETRYING.set(True)
+        try:
+            for _ in range(_ATTEMPTS - 1):
+                with contextlib.suppress(_Retry):
+                    return await method(self, *args, **kwargs)
+        finally:
+            _RETRYING.reset(token)
+        return await method(self, *args, **kwargs)
+
+    return retrying
 
 
 def connect_error(engine: Engine, error: Exception) -> Exception:

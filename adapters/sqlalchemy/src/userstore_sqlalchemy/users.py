@@ -38,7 +38,7 @@ from userstore import (
 )
 
 from ._rules import id_kind, int_range, model_schema
-from ._unit import ErrorMap, Unit
+from ._unit import ErrorMap, Unit, retry_conflicts
 
 __all__ = ["SQLAlchemyUserDatabase"]
 
@@ -285,6 +285,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
 
     # -- users ---------------------------------------------------------------------------
 
+    @retry_conflicts
     async def create(self, create_dict: dict[str, Any]) -> UP:
         """Insert a user (one INSERT, then COMMIT); ``UserAlreadyExists`` if its key is taken."""
         data = self._model.user_schema.validate_create(create_dict)
@@ -298,6 +299,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
                 attributes.set_committed_value(user, self._model.accounts_key, [])
         return user
 
+    @retry_conflicts
     async def update(self, user: UP, update_dict: dict[str, Any]) -> UP:
         """Apply ``update_dict`` (one UPDATE, then COMMIT); ``UserNotFound`` if the user is gone."""
         data = self._model.user_schema.validate_update(update_dict)
@@ -344,6 +346,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
 
     # -- OAuth accounts ------------------------------------------------------------------
 
+    @retry_conflicts
     async def add_oauth_account(self, user: UP, create_dict: dict[str, Any]) -> UP:
         """Link an account (one INSERT, then COMMIT); ``OAuthAccountAlreadyLinked`` if linked."""
         key = self._accounts_key()
@@ -363,6 +366,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
             attributes.set_committed_value(user, key, [*accounts, account])
         return user
 
+    @retry_conflicts
     async def update_oauth_account(
         self, user: UP, oauth_account: Any, update_dict: dict[str, Any]
     ) -> UP:

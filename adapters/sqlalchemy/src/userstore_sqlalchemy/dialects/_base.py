@@ -170,6 +170,15 @@ class DialectShim:
         """Whether ``error`` means the server cannot be reached or the connection is gone."""
         return bool(error.connection_invalidated)
 
+    def is_retryable(self, error: DBAPIError) -> bool:
+        """Whether the server rolled the whole transaction back to end a lock conflict.
+
+        A write that failed so is run again (when it is the whole transaction):
+        had it come a moment later, it would have waited and then either stored
+        its row or met the winner's key.  Backends that make waiters wait do not.
+        """
+        return False
+
     def message(self, error: DBAPIError) -> str:
         """The first line of the driver's own message for ``error`` (for connection failures).
 

@@ -24,6 +24,12 @@ contract says:
   URL must name one (``InvalidURL`` otherwise, before connecting).
 - Errors carry a numeric code; the key name of a duplicate is only in the message
   text (MySQL 8 prefixes it with the table name), the one thing read from it.
+- Writers waiting for a key that another transaction wrote and then rolls back
+  (an email, an OAuth link) each hold a shared lock on it and each then want it
+  exclusive: InnoDB ends that with a deadlock (1213), rolling back all but one,
+  where PostgreSQL and SQLite let them go one after another.  The adapter runs
+  such a write again, and it ends as it would have: stored, or refused because
+  the survivor took the key.
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ _OPTION_HINTS = {
     "dbname": "give the database as the URL's path (/<database>)",
     "timeout": "aiomysql's is connect_timeout (seconds)",
 }
+_DEADLOCK = 1213  # ER_LOCK_DEADLOCK: the transaction was rolled back
 
 
 class _NativeUUID(UserDefinedType[str]):
@@ -176,6 +183,10 @@ class MySQLShim(DialectShim):
             return True
         exc = driver_error(error)
         return _code(exc) in _UNAVAILABLE or isinstance(exc, (OSError, ConnectionError))
+
+    def is_retryable(self, error: DBAPIError) -> bool:
+        """A deadlock: InnoDB rolled the transaction back (a lock wait timeout does not)."""
+        return _code(driver_error(error)) == _DEADLOCK
 
     def message(self, error: DBAPIError) -> str:
         """The driver's message without its error number (``(2003, "Can't connect...")``)."""
