@@ -22,8 +22,8 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
-import re
 import functools
+import re
 import socket
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
@@ -318,6 +318,8 @@ def _database_error(shim: DialectShim, error: sa_exc.DBAPIError) -> UserStoreErr
     )
     _withheld.add(mapped)
     return mapped
+
+
 class _Retry(Exception):
     """A write to run again; raised only inside :func:`retry_conflicts`, which catches it."""
 
