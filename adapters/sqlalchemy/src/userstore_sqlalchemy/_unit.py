@@ -40,6 +40,7 @@ from userstore import (
     UserStoreError,
 )
 
+from ._schema_check import schema_check
 from .dialects import DialectShim, Violation, shim_for
 
 __all__ = [
@@ -92,7 +93,9 @@ def install_shim(engine: Engine) -> DialectShim:
 class Unit:
     """Reads, writes, commits and error translation for one ``AsyncSession``."""
 
-    def __init__(self, session: AsyncSession, mapper: Mapper[Any]) -> None:
+    def __init__(
+        self, session: AsyncSession, mapper: Mapper[Any], also: Iterable[type[Any] | None] = ()
+    ) -> None:
         self.session = session
         self.metadata: MetaData | None = getattr(mapper.local_table, "metadata", None)
         self._bind_arguments = {"mapper": mapper}
@@ -101,11 +104,16 @@ class Unit:
         self.engine = engine
         self.dialect = engine.dialect
         self.shim = install_shim(engine)
+        # the tables of userstore's models in the mapper's registry (and ``also``'s),
+        # checked on the first call on this engine (_schema_check.py)
+        self.schema = schema_check(engine, mapper, also)
 
     async def connection(self) -> AsyncConnection:
         """The session's connection for our tables, prepared by the shim.
 
-        A failure to open it raises ``StoreUnavailable`` naming the server.
+        A failure to open it raises ``StoreUnavailable`` naming the server; on the
+        engine's first call, tables that lack what the models declare raise
+        ``SchemaOutdated``.
         """
         try:
             connection = await self.session.connection(bind_arguments=self._bind_arguments)
@@ -119,6 +127,8 @@ class Unit:
         info = connection.info
         if not info.get(_PREPARED) and await self.shim.prepare(connection):
             info[_PREPARED] = True
+        if not self.schema.verified:
+            await connection.run_sync(self.schema.run)
         return connection
 
     async def query(self, run: Callable[[Session], T]) -> T:
@@ -132,8 +142,11 @@ class Unit:
         """
 
         def connected(session: Session) -> Any:
-            if not self._connect(session).info.get(_PREPARED):
+            connection = self._connect(session)
+            if not connection.info.get(_PREPARED):
                 return _UNPREPARED
+            if not self.schema.verified:
+                self.schema.run(connection)
             return run(session)
 
         found = await self.session.run_sync(connected)

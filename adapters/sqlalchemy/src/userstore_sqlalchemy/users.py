@@ -185,7 +185,7 @@ class SQLAlchemyUserDatabase(BaseUserDatabase[Any, ID], Generic[UP, ID]):
         self.user_table = user_table
         self.oauth_account_table = oauth_account_table
         self._model = _model(user_table, oauth_account_table)
-        self._unit = Unit(session, inspect(user_table))
+        self._unit = Unit(session, inspect(user_table), (oauth_account_table,))
         self._user_table = inspect(user_table).local_table
         self._account_table = (
             inspect(oauth_account_table).local_table if oauth_account_table is not None else None
