@@ -41,7 +41,7 @@ from ._protocol import (
     UserProtocol,
 )
 from ._registry import ENTRY_POINT_GROUP, Adapter, available_adapters, connect, register
-from ._store import Store, StoreSession
+from ._store import SchemaConflict, SchemaUpgrade, Store, StoreSession, UpgradeProgress
 
 __version__ = "0.1.0"
 
@@ -62,7 +62,9 @@ __all__ = [
     "OAuthAccountAlreadyLinked",
     "OAuthAccountProtocol",
     "Schema",
+    "SchemaConflict",
     "SchemaOutdated",
+    "SchemaUpgrade",
     "Store",
     "StoreSession",
     "StoreUnavailable",
@@ -70,6 +72,7 @@ __all__ = [
     "UserNotFound",
     "UserOAuthProtocol",
     "UserProtocol",
+    "UpgradeProgress",
     "UserStoreError",
     "__version__",
     "available_adapters",

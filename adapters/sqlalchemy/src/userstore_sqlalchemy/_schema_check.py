@@ -102,6 +102,7 @@ class SchemaCheck:
         self.engine = engine
         self.tables = tables
         self.models = models
+        self.url = engine.url.render_as_string(hide_password=True)
         self.verified = False
 
     def run(self, connection: Connection) -> None:
@@ -110,8 +111,9 @@ class SchemaCheck:
             return
         problems = schema_problems(connection, self.tables)
         if problems:
-            url = self.engine.url.render_as_string(hide_password=True)
-            raise SchemaOutdated([p.text for p in problems], fix_text(problems, url, self.models))
+            raise SchemaOutdated(
+                [p.text for p in problems], fix_text(problems, self.url, self.models)
+            )
         self.verified = True
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from userstore import (
     AccessTokenAlreadyExists,
     OAuthAccountAlreadyLinked,
+    SchemaOutdated,
     StoreUnavailable,
     UserAlreadyExists,
     UserNotFound,
@@ -214,10 +215,35 @@ class Unit:
         if not self.in_caller_transaction():
             held = snapshot(self._clean_objects())
             await self._rollback()
+            mapped = await self._diagnose(mapped, error)
             restore(held)
         if mapped is error:
             raise error
         raise_translated(mapped, error)
+
+    async def _diagnose(self, mapped: UserStoreError, error: BaseException) -> UserStoreError:
+        """``SchemaOutdated`` if the tables now lack what the models need, else ``mapped``.
+
+        For a database error the contract names no type for (an undefined column
+        or table, say), after the rollback: the schema is checked again, and its
+        gap, if it has one, is the error to raise.
+        """
+        if type(mapped) is not UserStoreError or not isinstance(error, sa_exc.DBAPIError):
+            return mapped
+        self.schema.verified = False
+
+        def check(session: Session) -> None:
+            self.schema.run(self._connect(session))
+
+        try:
+            await self.session.run_sync(check)
+        except SchemaOutdated as outdated:
+            return outdated
+        except Exception:  # the check could not run: the original error says more
+            return mapped
+        finally:
+            await self._rollback()
+        return mapped
 
     def _clean_objects(self) -> list[Any]:
         return clean_objects(self.session)
@@ -255,6 +281,7 @@ class Unit:
                 raise
             if not self.in_caller_transaction():
                 await self._rollback()
+                mapped = await self._diagnose(mapped, error)
             restore(before)
             if mapped is error:
                 raise
