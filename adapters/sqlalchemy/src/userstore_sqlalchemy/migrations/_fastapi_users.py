@@ -404,7 +404,7 @@ class _Migration:
         self, batch: BatchOperations, table: Table, columns: set[str], *, unique: bool
     ) -> None:
         """Drop fudb's indexes: the ones on exactly one of ``columns``."""
-        for index in list(table.indexes):
+        for index in sorted(table.indexes, key=lambda index: index.name or ""):
             names = [column.name for column in index.columns]
             if len(names) == 1 and names[0] in columns and bool(index.unique) == unique:
                 assert index.name is not None
