@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 from fastapi_users.password import PasswordHelper
-from sqlalchemy import update
+from sqlalchemy import inspect, text, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from userstore_sqlalchemy import SQLAlchemyUserDatabase
 
-from ..migrations.fudb_schema import create_fudb_tables, write_fudb_rows
+from ..migrations.fudb_schema import create_fudb_tables, fudb_tables, write_fudb_rows
 from ..migrations.models import models_for
 from ..migrations.project import drop_tables, run
 from ..migrations.scenario import (
@@ -190,3 +190,53 @@ def test_upgrade_keeps_every_row_and_fudb_users_log_in(make_fudb: Any) -> None:
     ready = db.run("init")
     assert ready.status == 0, str(ready)
     assert ready.stdout.startswith("schema ready at")
+
+
+def test_foreign_keys_without_cascade_get_it(db_url: str, tmp_path: Path, cli_env: Any) -> None:
+    """Tables made some other way: userstore's models delete a user's rows by the cascade."""
+
+    def setup(connection: Connection) -> None:
+        tables = fudb_tables(connection.dialect.name, "uuid")
+        for table in (tables.oauth_account, tables.accesstoken):
+            for key in table.foreign_key_constraints:
+                key.ondelete = None
+        tables.metadata.create_all(connection)
+        write_fudb_rows(connection, tables, "uuid", EMAILS, LINKS, TOKENS)
+
+    def cascades(connection: Connection) -> dict[str, list[Any]]:
+        found = inspect(connection)
+        return {
+            name: [key["options"].get("ondelete") for key in found.get_foreign_keys(name)]
+            for name in ("oauth_account", "accesstoken")
+        }
+
+    try:
+        run(db_url, setup)
+        assert run(db_url, cascades) == {"oauth_account": [None], "accesstoken": [None]}
+        done = run_userstore("upgrade", "--url", db_url, cwd=tmp_path, env=cli_env)
+        assert done.status == 0, str(done)
+        assert "  oauth_account.user_id: foreign key to user ON DELETE CASCADE" in done.stdout
+        assert "  accesstoken.user_id: foreign key to user ON DELETE CASCADE" in done.stdout
+        assert "still missing" not in done.stdout
+        found = run(db_url, cascades)
+        assert found == {"oauth_account": ["CASCADE"], "accesstoken": ["CASCADE"]}
+
+        async def delete_ada() -> None:
+            models = models_for("uuid")
+            engine = create_async_engine(db_url)
+            try:
+                async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+                    users = SQLAlchemyUserDatabase(session, models.User, models.OAuthAccount)
+                    ada = await users.get_by_email("ada@example.com")
+                    assert ada is not None
+                    await users.delete(ada)
+                    links = await session.execute(text("SELECT COUNT(*) FROM oauth_account"))
+                    assert links.scalar_one() == len(LINKS) - 2  # Ada's two went with her
+                    tokens = await session.execute(text("SELECT COUNT(*) FROM accesstoken"))
+                    assert tokens.scalar_one() == len(TOKENS) - 1
+            finally:
+                await engine.dispose()
+
+        asyncio.run(delete_ada())
+    finally:
+        drop_tables(db_url)

@@ -463,6 +463,17 @@ class SQLAlchemyStore(Store):
             "oauth_table": _table_name(self.models.oauth_account),
             "token_table": _table_name(self.models.access_token),
             "schema": user.schema,
+            # the tables whose foreign key to users the models declare ON DELETE CASCADE
+            "cascade": [
+                table.name
+                for table in tables
+                if table is not user
+                and any(
+                    (key.ondelete or "").lower() == "cascade"
+                    for key in table.foreign_key_constraints
+                    if key.referred_table is user
+                )
+            ],
         }
 
         def upgrade(connection: Connection) -> SchemaUpgrade:

@@ -117,6 +117,7 @@ def upgrade_from_fastapi_users(
     *,
     token_table: str | None = "accesstoken",
     schema: str | None = None,
+    cascade: bool = False,
 ) -> list[str]:
     """Bring fastapi-users-db-sqlalchemy 7 tables to userstore's schema; return the steps taken.
 
@@ -143,6 +144,10 @@ def upgrade_from_fastapi_users(
     plain engine): with it on, dropping the old ``user`` table would cascade to
     every row that references it, so the function refuses to start.
 
+    fudb 7 created the ``user_id`` foreign keys ``ON DELETE CASCADE``; with
+    ``cascade=True`` the ones that are not (tables made some other way) are
+    recreated so, for models that declare it (userstore's UUID mixins do).
+
     Run it with the application stopped: an old process inserting a user
     between the backfill and ``NOT NULL`` makes the migration fail.
     """
@@ -157,6 +162,8 @@ def upgrade_from_fastapi_users(
     operations: Operations = _operations(op, context)
     connection = operations.get_bind()
     migration = _Migration(operations, context, connection, schema, batch_size)
+    if cascade:
+        migration.cascade = {name for name in (oauth_table, token_table) if name}
     return _upgrade(migration, user_table, oauth_table, token_table)
 
 
@@ -170,13 +177,15 @@ def run_upgrade(
     batch_size: int = 1000,
     dry_run: bool = False,
     progress: Progress | None = None,
+    cascade: Sequence[str] = (),
 ) -> list[str]:
     """:func:`upgrade_from_fastapi_users` on a plain connection, without an Alembic project.
 
-    What ``userstore upgrade`` runs.  With ``dry_run`` it reads (the checks, and
-    the counts of rows to fill) and changes nothing, and the steps it returns are
-    the ones it would take.  ``progress`` hears of the rows read and filled.
-    Raises :class:`MigrationBlocked` as the Alembic operation does.
+    What ``userstore upgrade`` runs; ``cascade`` names the tables whose
+    ``user_id`` foreign key must be ``ON DELETE CASCADE``.  With ``dry_run`` it
+    reads (the checks, and the counts of rows to fill) and changes nothing, and
+    the steps it returns are the ones it would take.  ``progress`` hears of the
+    rows read and filled.  Raises :class:`MigrationBlocked` as the Alembic operation does.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -185,6 +194,7 @@ def run_upgrade(
     migration = _Migration(
         operations, context, connection, schema, batch_size, dry_run=dry_run, progress=progress
     )
+    migration.cascade = set(cascade)
     return _upgrade(migration, user_table, oauth_table, token_table)
 
 
@@ -243,6 +253,7 @@ class _Migration:
         self.batch_size = batch_size
         self.steps: list[str] = []
         self.planned_key = False  # a dry run "added" email_key: the database has no such column
+        self.cascade: set[str] = set()  # tables whose user_id gets ON DELETE CASCADE
 
     # -- reading -------------------------------------------------------------------------
 
@@ -421,6 +432,34 @@ class _Migration:
         batch.create_index(name, [column], unique=unique)
         self.step(f"{table.name}: created {'unique ' if unique else ''}index {name}")
 
+    def ensure_cascade(self, batch: BatchOperations, table: Table) -> None:
+        """Make ``user_id``'s foreign key ``ON DELETE CASCADE``, if asked for ``table``."""
+        if table.name not in self.cascade:
+            return
+        for key in sorted(table.foreign_key_constraints, key=lambda key: str(key.name or "")):
+            local = [column.name for column in key.columns]
+            if local != ["user_id"] or (key.ondelete or "").lower() == "cascade":
+                continue
+            referred = key.referred_table
+            named = key.name if isinstance(key.name, str) else None
+            remote = [element.column.name for element in key.elements]
+            # SQLite's foreign keys have no name: the batch's naming convention gives them one
+            name = named or _FK_NAMES["fk"] % {
+                "table_name": table.name,
+                "column_0_name": local[0],
+                "referred_table_name": referred.name,
+            }
+            batch.drop_constraint(name, type_="foreignkey")
+            batch.create_foreign_key(
+                name,
+                referred.name,
+                local,
+                remote,
+                ondelete="CASCADE",
+                referent_schema=referred.schema,
+            )
+            self.step(f"{table.name}.user_id: foreign key to {referred.name} ON DELETE CASCADE")
+
     def upgrade_users(self, users: Table) -> None:
         """``email_key`` added, backfilled, ``NOT NULL`` and unique; fudb's email index gone."""
         key_type = ExactString(EMAIL_KEY_MAX_LENGTH)
@@ -471,7 +510,9 @@ class _Migration:
 
     def upgrade_oauth_accounts(self, oauth: Table) -> None:
         """Unbounded tokens, BIGINT ``expires_at``, the link's unique constraint, indexes."""
-        with self.op.batch_alter_table(oauth.name, schema=self.schema) as batch:
+        with self.op.batch_alter_table(
+            oauth.name, schema=self.schema, naming_convention=_FK_NAMES
+        ) as batch:
             self.drop_single_column_indexes(
                 batch, oauth, {"oauth_name", "account_id"}, unique=False
             )
@@ -493,6 +534,7 @@ class _Migration:
                 self.step(f"{oauth.name}: created unique constraint {name}")
             if "user_id" in oauth.c:
                 self.ensure_index(batch, oauth, "user_id", unique=False)
+            self.ensure_cascade(batch, oauth)
 
     def upgrade_access_tokens(self, tokens: Table) -> None:
         """Exact ``token``, ``created_at`` as userstore's UTC datetime, ``user_id`` indexed."""
@@ -508,13 +550,20 @@ class _Migration:
             self.connection.exec_driver_sql("SET @userstore_tz = @@session.time_zone")
             self.connection.exec_driver_sql("SET time_zone = @@global.time_zone")
         try:
-            with self.op.batch_alter_table(tokens.name, schema=self.schema) as batch:
+            with self.op.batch_alter_table(
+                tokens.name, schema=self.schema, naming_convention=_FK_NAMES
+            ) as batch:
                 self.retype(batch, tokens, {"token": ExactString(43), "created_at": UTCDateTime()})
                 if "user_id" in tokens.c:
                     self.ensure_index(batch, tokens, "user_id", unique=False)
+                self.ensure_cascade(batch, tokens)
         finally:
             if mysql_zone:
                 self.connection.exec_driver_sql("SET time_zone = @userstore_tz")
+
+
+_FK_NAMES = {"fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s"}
+"""Names for the unnamed foreign keys SQLite reflects, so that batch mode can drop one."""
 
 
 class _DryRun:
