@@ -189,7 +189,8 @@ def test_missing_pwdlib_names_the_extra(
 
 def test_missing_tables_suggest_init(run: Runner) -> None:
     line = one_line_error(run("users", "list"))
-    assert line.endswith("(are the tables there? `userstore init` creates them)"), line
+    assert line.startswith("userstore: table 'user' does not exist; "), line
+    assert "create the tables with `userstore init --url sqlite:///userstore.db`" in line, line
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,13 @@ change, that every row is unchanged, and that userstore finds and protects them:
         -e protocol -e adapters/sqlalchemy
     /tmp/fudb-venv/bin/python -m tests.migrations.verify_fudb_schema --migrate
 
+``--upgrade`` (needs fastapi-users too) does the same with the ``userstore
+upgrade`` command instead of Alembic, on rows fudb 7 wrote plus a user whose
+password hash FastAPI Users' ``PasswordHelper`` made: every row is unchanged,
+that user is found by another case of its email and its password verifies::
+
+    /tmp/fudb-venv/bin/python -m tests.migrations.verify_fudb_schema --upgrade
+
 ``--save FILE`` also writes fudb's snapshots to FILE (JSON); ``--against FILE``
 needs no fudb: it compares the reproduction, built with the SQLAlchemy at hand
 (2.1 in the workspace), to the snapshots saved there::
@@ -224,18 +231,98 @@ def migrate(url: str, ids: IdKind, tmp: Path) -> list[str]:
     return problems
 
 
+async def fudb_user_with_password(url: str, models: types.SimpleNamespace, password: str) -> None:
+    """One more user, created by fudb 7's adapter with a hash FastAPI Users made."""
+    from fastapi_users.password import PasswordHelper
+    from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
+
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+            users = SQLAlchemyUserDatabase(session, models.User, models.OAuthAccount)
+            await users.create(
+                {
+                    "email": "Grace.Hopper@Example.com",
+                    "hashed_password": PasswordHelper().hash(password),
+                }
+            )
+    finally:
+        await engine.dispose()
+
+
+def upgrade_command(url: str, ids: IdKind) -> list[str]:
+    """fudb 7 writes the rows; ``userstore upgrade`` moves them; userstore logs the user in."""
+    import subprocess
+
+    from fastapi_users.password import PasswordHelper
+
+    from userstore_sqlalchemy import SQLAlchemyUserDatabase as UserstoreUsers
+
+    from .models import models_for
+    from .project import drop_tables, run
+    from .scenario import fudb_tables_at, rows_of, use_as_userstore
+
+    key = f"{url.split('+')[0]}/{ids}"
+    password = "correct horse battery staple"
+    tables = fudb_tables_at(url, ids)
+    problems = []
+    try:
+        drop_tables(url)
+        fudb = fudb_models(ids)
+        asyncio.run(write_through_fudb(url, fudb, ids))
+        asyncio.run(fudb_user_with_password(url, fudb, password))
+        before = run(url, rows_of, tables)
+        command = [sys.executable, "-m", "userstore", "upgrade", "--url", url]
+        if ids == "int":
+            command += ["--id-type", "int"]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        print(done.stdout, end="")
+        if done.returncode != 0:
+            problems.append(f"{key}: userstore upgrade exited {done.returncode}: {done.stderr}")
+            return problems
+        if run(url, rows_of, tables) != before:
+            problems.append(f"{key}: rows changed by userstore upgrade")
+        models = models_for(ids)
+
+        async def log_in() -> bool:
+            engine = create_async_engine(url, poolclass=pool.NullPool)
+            try:
+                async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+                    users = UserstoreUsers(session, models.User, models.OAuthAccount)
+                    grace = await users.get_by_email("grace.HOPPER@example.COM")
+                    if grace is None:
+                        return False
+                    verified, _ = PasswordHelper().verify_and_update(
+                        password, grace.hashed_password
+                    )
+                    return bool(verified)
+            finally:
+                await engine.dispose()
+
+        if not asyncio.run(log_in()):
+            problems.append(f"{key}: the fudb-made user does not log in after userstore upgrade")
+        asyncio.run(use_as_userstore(url, models, ids))
+        print(f"{key}: rows written by fudb 7 moved over by userstore upgrade; the user logs in")
+    finally:
+        drop_tables(url)
+    return problems
+
+
 def main() -> int:
     import sqlalchemy
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--backend", action="append", choices=ALL_BACKENDS)
     parser.add_argument("--migrate", action="store_true", help="also migrate fudb-written rows")
+    parser.add_argument(
+        "--upgrade", action="store_true", help="also run userstore upgrade on fudb-written rows"
+    )
     parser.add_argument("--save", type=Path, help="write fudb's snapshots to this JSON file")
     parser.add_argument("--against", type=Path, help="compare with snapshots saved earlier")
     parser.add_argument("-v", action="store_true", help="print each snapshot")
     args = parser.parse_args()
     saved = json.loads(args.against.read_text()) if args.against else None
-    if saved is None or args.migrate:
+    if saved is None or args.migrate or args.upgrade:
         import fastapi_users_db_sqlalchemy
 
         origin = f"fastapi-users-db-sqlalchemy {fastapi_users_db_sqlalchemy.__version__}"
@@ -254,6 +341,9 @@ def main() -> int:
                 if args.migrate:
                     for ids in ID_KINDS:
                         problems += migrate(backend.url, ids, Path(tmp))
+                if args.upgrade:
+                    for ids in ID_KINDS:
+                        problems += upgrade_command(backend.url, ids)
     if args.save:
         args.save.write_text(json.dumps(store, indent=1))
     for problem in problems:

@@ -3,6 +3,9 @@
 ``before_cursor_execute`` sees every statement the driver is given and the
 engine's ``commit`` event every commit; each operation's events are compared
 whole, so an extra SELECT after a commit (a refresh) or a second lookup fails.
+
+The first call on an engine also checks the schema (_schema_check.py): that
+costs its catalog reads once, and never again on that engine.
 """
 
 import datetime as dt
@@ -100,8 +103,34 @@ async def test_each_operation_sends_the_minimum(
         with log.measure() as observed["delete"]:
             await users.delete(user)
 
+        with log.measure() as again:  # a new database object: the check is not repeated
+            fresh = SQLAlchemyUserDatabase(session, models.User, models.OAuthAccount)
+            assert await fresh.get(missing) is None
+    async with async_sessionmaker(engine, expire_on_commit=expire_on_commit)() as session:
+        with log.measure() as other_session:
+            users = SQLAlchemyUserDatabase(session, models.User, models.OAuthAccount)
+            assert await users.get(missing) is None
+
     print(f"\n{backend_name}, warm-up: {warm_up}, then: {observed}")
     assert observed == EXPECTED
+    assert again == ["SELECT"]
+    assert set(other_session) <= {"SELECT", "SET"}
+    assert other_session[-1] == "SELECT"
     *setup, lookup = warm_up
     assert lookup == "SELECT"
-    assert set(setup) <= {"PRAGMA", "SET"}
+    # the shim's setup, then the schema check's catalog reads (three tables)
+    check = [event for event in setup if event != "SET"]
+    ids = "uuid" if models is MODELS["uuid"] else "int"
+    assert len(check) == SCHEMA_CHECK[backend_name, ids], check
+    assert set(check) <= {"PRAGMA", "SELECT", "SHOW"}
+
+
+SCHEMA_CHECK = {
+    ("sqlite", "uuid"): 21,  # PRAGMA reads of the local file: per table and per index
+    ("sqlite", "int"): 18,
+    ("postgres", "uuid"): 7,
+    ("postgres", "int"): 7,
+    ("mysql", "uuid"): 4,
+    ("mysql", "int"): 4,
+}
+"""Round trips of the schema check on the engine's first call (user, OAuth, token tables)."""

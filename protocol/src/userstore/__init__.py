@@ -11,6 +11,7 @@ from ._errors import (
     InvalidURL,
     InvalidUserData,
     OAuthAccountAlreadyLinked,
+    SchemaOutdated,
     StoreUnavailable,
     UserAlreadyExists,
     UserNotFound,
@@ -41,7 +42,7 @@ from ._protocol import (
     UserProtocol,
 )
 from ._registry import ENTRY_POINT_GROUP, Adapter, available_adapters, connect, register
-from ._store import Store, StoreSession
+from ._store import SchemaConflict, SchemaUpgrade, Store, StoreSession, UpgradeProgress
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,9 @@ __all__ = [
     "OAuthAccountAlreadyLinked",
     "OAuthAccountProtocol",
     "Schema",
+    "SchemaConflict",
+    "SchemaOutdated",
+    "SchemaUpgrade",
     "Store",
     "StoreSession",
     "StoreUnavailable",
@@ -70,6 +74,7 @@ __all__ = [
     "UserNotFound",
     "UserOAuthProtocol",
     "UserProtocol",
+    "UpgradeProgress",
     "UserStoreError",
     "__version__",
     "available_adapters",

@@ -2,6 +2,7 @@
 
     userstore check [--url URL] [--json]
     userstore init [--url URL] [--models module:Base] [--id-type uuid|int] [--json]
+    userstore upgrade [--url URL] [--models module:Base] [--dry-run] [--progress] [--json]
     userstore users list [--page-size N] [--limit N] [--after ID]
     userstore users show|deactivate|activate|set-superuser [--off]|delete [--yes] USER
     userstore users create EMAIL [--superuser] [--verified]
@@ -17,6 +18,12 @@ looked up in the current directory first), or ``--id-type`` for the default mode
 ``check`` runs the conformance suite in scratch tables it names, creates before
 each rule and drops after it, never touching the application's tables; it prints
 each rule as it finishes, pass or FAIL with what was observed.
+
+``upgrade`` brings tables an older schema made (fastapi-users-db-sqlalchemy 7's)
+to the store's, in place, every row kept; with ``--dry-run`` it only says what it
+would do.  Rows the new rules cannot all keep (emails equal under the email key,
+an OAuth account linked twice) are listed, nothing is changed, and the exit
+status is 1.
 
 ``users create`` asks twice for the password, without echo; when stdin is not a
 terminal it reads the password from stdin's first line instead (for scripts:
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import decimal
 import getpass
@@ -63,7 +71,7 @@ from ._errors import (
     UserStoreError,
 )
 from ._registry import connect, load_adapter, url_scheme
-from ._store import Store, StoreSession
+from ._store import SchemaConflict, Store, StoreSession
 
 __all__ = ["hide_password", "main", "parse_duration", "user_record"]
 
@@ -167,6 +175,19 @@ def _parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", parents=both, help="create the tables (if missing)")
     init.set_defaults(run=_init)
+
+    upgrade = commands.add_parser(
+        "upgrade",
+        parents=both,
+        help="bring an older schema (fastapi-users-db-sqlalchemy 7's) to the store's",
+    )
+    upgrade.add_argument(
+        "--dry-run", action="store_true", help="say what it would do; change nothing"
+    )
+    upgrade.add_argument(
+        "--progress", action="store_true", help="progress on stderr even if not a terminal"
+    )
+    upgrade.set_defaults(run=_upgrade)
 
     users = commands.add_parser("users", help="list, show, create, change and delete users")
     user_commands = users.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -514,6 +535,70 @@ async def _init(args: argparse.Namespace) -> int:
     return OK
 
 
+# -- upgrade ------------------------------------------------------------------------------
+
+
+def _conflict_lines(conflict: SchemaConflict) -> list[str]:
+    key = ", ".join(map(repr, conflict.key))
+    lines = [f"  {conflict.table}: {conflict.reason}: {key}"]
+    lines += [f"      {', '.join(_text(value) for value in row)}" for row in conflict.rows]
+    return lines
+
+
+async def _upgrade(args: argparse.Namespace) -> int:
+    shown = hide_password(args.url)
+    bars: dict[str, _Progress] = {}
+
+    def progress(what: str, done: int, total: int) -> None:
+        bar = bars.get(what)
+        if bar is None:
+            for other in bars.values():
+                other.finish()
+            bar = bars[what] = _Progress(what, total, forced=args.progress, stream=sys.stderr)
+        bar.update(done)
+
+    async with _open(args) as store:
+        try:
+            report = await store.upgrade_schema(dry_run=args.dry_run, progress=progress)
+        finally:
+            for bar in bars.values():
+                bar.finish()
+    if args.json:
+        document = {
+            "url": shown,
+            "models": args.models or "default",
+            "found": report.found,
+            "dry_run": report.dry_run,
+            "changed": report.changed,
+            "steps": list(report.steps),
+            "conflicts": [dataclasses.asdict(c) for c in report.conflicts],
+            "remaining": list(report.remaining),
+        }
+        print(_dumps(document))
+        return NO if report.conflicts else OK
+    print(f"userstore upgrade {shown}: found {report.found}")
+    if report.conflicts:
+        print(
+            f"{len(report.conflicts)} conflict(s) stop the upgrade; nothing was changed. "
+            "Resolve them, then run it again:"
+        )
+        for conflict in report.conflicts:
+            print("\n".join(_conflict_lines(conflict)))
+        return NO
+    for step in report.steps:
+        print(f"  {step}")
+    count = len(report.steps)
+    if not count:
+        print("nothing to upgrade: the schema is up to date")
+    elif report.dry_run:
+        print(f"{count} step(s) to take (dry run: nothing was changed)")
+    else:
+        print(f"upgraded in {count} step(s), every row kept")
+    for problem in report.remaining:
+        print(f"still missing: {problem}")
+    return OK
+
+
 # -- users --------------------------------------------------------------------------------
 
 
@@ -749,8 +834,6 @@ def _explain(error: BaseException, args: argparse.Namespace) -> CommandError:
         return CommandError(f"bad URL {shown}: {_first_line(str(error))}")
     if isinstance(error, UserStoreError):
         message = _first_line(str(error)) or type(error).__name__
-        if args.command in ("users", "tokens") and message.startswith("database error"):
-            message += " (are the tables there? `userstore init` creates them)"
         return CommandError(message)
     if isinstance(error, ImportError):
         return CommandError(_first_line(str(error)))

@@ -10,6 +10,7 @@ Hierarchy::
     ├── InvalidUserData            bad input, refused before any SQL (also a ValueError)
     ├── StoreUnavailable           the connection was lost or the server cannot be reached
     ├── InvalidURL                 a store URL or option cannot work (also a ValueError)
+    ├── SchemaOutdated             the tables lack what userstore needs (an older schema, none)
     └── AdapterNotFound            no installed adapter serves a URL scheme (also a LookupError)
 
 Adapters translate their driver's errors into these in one place; a raw driver
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidURL",
     "InvalidUserData",
     "OAuthAccountAlreadyLinked",
+    "SchemaOutdated",
     "StoreUnavailable",
     "UserAlreadyExists",
     "UserNotFound",
@@ -135,6 +137,25 @@ class InvalidURL(UserStoreError, ValueError):
 
 def _invalid_url(message: str, part: str) -> InvalidURL:
     return InvalidURL(message, part=part)
+
+
+class SchemaOutdated(UserStoreError):
+    """The database's tables lack what userstore needs; nothing was read or written.
+
+    Raised by the first call on tables made for something else: an older schema
+    (fastapi-users-db-sqlalchemy 7's, which has no ``email_key`` column and no
+    unique OAuth link), or none at all.  ``problems`` says, one entry per gap,
+    which table lacks what; ``fix`` is the command (or migration) that brings the
+    schema up to date.  The message's first line holds both.
+    """
+
+    def __init__(self, problems: tuple[str, ...] | list[str], fix: str) -> None:
+        self.problems = tuple(problems)
+        self.fix = fix
+        super().__init__(f"{'; '.join(self.problems)}: {fix}")
+
+    def __reduce__(self) -> tuple[type[SchemaOutdated], tuple[tuple[str, ...], str]]:
+        return (type(self), (self.problems, self.fix))
 
 
 class AdapterNotFound(UserStoreError, LookupError):

@@ -6,6 +6,11 @@ unit of work with a user database (``users``) and an access-token database
 (FastAPI Users with SQLAlchemy, say) use the adapter's database classes directly
 and never need these.
 
+A store whose tables an older schema made (fastapi-users-db-sqlalchemy 7's, for
+the SQLAlchemy adapter) brings them up to date in place with
+:meth:`Store.upgrade_schema`, which reports what it did in a
+:class:`SchemaUpgrade` (``userstore upgrade`` prints it).
+
 Beside the FastAPI Users methods of ``users`` and ``tokens``, a session has three
 methods for administration (the ``userstore`` command uses them): keyset paging
 through every user (:meth:`StoreSession.list_users`), and counting and purging old
@@ -15,9 +20,10 @@ access tokens in committed batches (:meth:`StoreSession.count_tokens`,
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
@@ -25,7 +31,51 @@ from typing import Any
 from ._fields import IdType
 from ._protocol import BaseAccessTokenDatabase, BaseUserDatabase
 
-__all__ = ["Store", "StoreSession"]
+__all__ = ["SchemaConflict", "SchemaUpgrade", "Store", "StoreSession", "UpgradeProgress"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaConflict:
+    """Rows that break a rule of the new schema, so the upgrade cannot keep them all.
+
+    ``key`` is what they share (an email key, an ``(oauth_name, account_id)``
+    pair, the id of a user that no longer exists); ``rows`` holds each row's
+    primary key and the stored values the key came from; ``reason`` says which
+    rule they break and what the row values are.
+    """
+
+    table: str
+    reason: str
+    key: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaUpgrade:
+    """What :meth:`Store.upgrade_schema` found, and did or (``dry_run``) would do.
+
+    ``found`` names the schema it found (``fastapi-users-db-sqlalchemy 7``,
+    ``userstore``...).  ``steps`` are the changes, one line each: taken, or on a
+    dry run planned; empty when the schema is up to date.  ``conflicts`` are the
+    rows in the way: when there are any, nothing was changed.  ``remaining``
+    lists what the tables still lack after the upgrade (what the adapter cannot
+    change for you).
+    """
+
+    found: str
+    steps: tuple[str, ...] = ()
+    conflicts: tuple[SchemaConflict, ...] = ()
+    remaining: tuple[str, ...] = ()
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> bool:
+        """Whether the database was changed."""
+        return bool(self.steps) and not self.dry_run and not self.conflicts
+
+
+UpgradeProgress = Callable[[str, int, int], None]
+"""Told ``(what, done, total)`` as an upgrade works through a table's rows."""
 
 
 class StoreSession(ABC):
@@ -133,7 +183,24 @@ class Store(ABC):
 
     @abstractmethod
     async def create_schema(self) -> None:
-        """Create the store's tables and indexes if they do not exist."""
+        """Create the store's tables and indexes if they do not exist.
+
+        Tables that exist but lack what the store needs raise ``SchemaOutdated``
+        (after the missing ones were created), naming what fixes them.
+        """
+
+    async def upgrade_schema(
+        self, *, dry_run: bool = False, progress: UpgradeProgress | None = None
+    ) -> SchemaUpgrade:
+        """Bring tables made by an older schema up to this store's, in place, every row kept.
+
+        With ``dry_run`` nothing is changed and the steps are the ones it would
+        take.  Rows that the new schema's rules cannot all keep (two emails with
+        one email key, say) are returned as ``conflicts``, and then nothing is
+        changed either.  ``progress`` is told how far it got through large tables.
+        An adapter with a single schema has nothing to upgrade: this default says so.
+        """
+        return SchemaUpgrade(found="the adapter's only schema")
 
     @abstractmethod
     async def drop_schema(self) -> None:

@@ -40,12 +40,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from userstore import (
     AccessTokenAlreadyExists,
     OAuthAccountAlreadyLinked,
+    SchemaOutdated,
     StoreUnavailable,
     UserAlreadyExists,
     UserNotFound,
     UserStoreError,
 )
 
+from ._schema_check import schema_check
 from .dialects import DialectShim, Violation, shim_for
 
 __all__ = [
@@ -108,7 +110,9 @@ def install_shim(engine: Engine) -> DialectShim:
 class Unit:
     """Reads, writes, commits and error translation for one ``AsyncSession``."""
 
-    def __init__(self, session: AsyncSession, mapper: Mapper[Any]) -> None:
+    def __init__(
+        self, session: AsyncSession, mapper: Mapper[Any], also: Iterable[type[Any] | None] = ()
+    ) -> None:
         self.session = session
         self.metadata: MetaData | None = getattr(mapper.local_table, "metadata", None)
         self._bind_arguments = {"mapper": mapper}
@@ -117,11 +121,16 @@ class Unit:
         self.engine = engine
         self.dialect = engine.dialect
         self.shim = install_shim(engine)
+        # the tables of userstore's models in the mapper's registry (and ``also``'s),
+        # checked on the first call on this engine (_schema_check.py)
+        self.schema = schema_check(engine, mapper, also)
 
     async def connection(self) -> AsyncConnection:
         """The session's connection for our tables, prepared by the shim.
 
-        A failure to open it raises ``StoreUnavailable`` naming the server.
+        A failure to open it raises ``StoreUnavailable`` naming the server; on the
+        engine's first call, tables that lack what the models declare raise
+        ``SchemaOutdated``.
         """
         try:
             connection = await self.session.connection(bind_arguments=self._bind_arguments)
@@ -135,6 +144,8 @@ class Unit:
         info = connection.info
         if not info.get(_PREPARED) and await self.shim.prepare(connection):
             info[_PREPARED] = True
+        if not self.schema.verified:
+            await connection.run_sync(self.schema.run)
         return connection
 
     async def query(self, run: Callable[[Session], T]) -> T:
@@ -148,8 +159,11 @@ class Unit:
         """
 
         def connected(session: Session) -> Any:
-            if not self._connect(session).info.get(_PREPARED):
+            connection = self._connect(session)
+            if not connection.info.get(_PREPARED):
                 return _UNPREPARED
+            if not self.schema.verified:
+                self.schema.run(connection)
             return run(session)
 
         found = await self.session.run_sync(connected)
@@ -217,10 +231,35 @@ class Unit:
         if not self.in_caller_transaction():
             held = snapshot(self._clean_objects())
             await self._rollback()
+            mapped = await self._diagnose(mapped, error)
             restore(held)
         if mapped is error:
             raise error
         raise_translated(mapped, error)
+
+    async def _diagnose(self, mapped: UserStoreError, error: BaseException) -> UserStoreError:
+        """``SchemaOutdated`` if the tables now lack what the models need, else ``mapped``.
+
+        For a database error the contract names no type for (an undefined column
+        or table, say), after the rollback: the schema is checked again, and its
+        gap, if it has one, is the error to raise.
+        """
+        if type(mapped) is not UserStoreError or not isinstance(error, sa_exc.DBAPIError):
+            return mapped
+        self.schema.verified = False
+
+        def check(session: Session) -> None:
+            self.schema.run(self._connect(session))
+
+        try:
+            await self.session.run_sync(check)
+        except SchemaOutdated as outdated:
+            return outdated
+        except Exception:  # the check could not run: the original error says more
+            return mapped
+        finally:
+            await self._rollback()
+        return mapped
 
     def _clean_objects(self) -> list[Any]:
         return clean_objects(self.session)
@@ -259,6 +298,7 @@ class Unit:
             whole = not self.in_caller_transaction()
             if whole:
                 await self._rollback()
+                mapped = await self._diagnose(mapped, error)
             restore(before)
             if mapped is error:
                 raise

@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, NoReturn
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, MetaData, event, inspect
+from sqlalchemy import BigInteger, ForeignKey, Integer, MetaData, Table, event, inspect
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, attributes, mapped_column, registry, relationship
 from sqlalchemy.orm.base import NO_VALUE
@@ -27,13 +28,18 @@ from userstore import (
     IdType,
     InvalidURL,
     InvalidUserData,
+    SchemaConflict,
+    SchemaOutdated,
+    SchemaUpgrade,
     Store,
     StoreSession,
     StoreUnavailable,
+    UpgradeProgress,
     UserStoreError,
 )
 
 from ._rules import id_kind
+from ._schema_check import CREATE, UPGRADE, fix_text, schema_check, schema_problems
 from ._unit import (
     Snapshot,
     Unit,
@@ -448,6 +454,15 @@ class SQLAlchemyStore(Store):
             )
             self.id_type = id_type
         self.engine = engine if engine is not None else _engine(url, engine_options)
+        # SchemaOutdated raised by this store's sessions names its URL and models
+        check = schema_check(
+            self.engine.sync_engine,
+            inspect(self.models.user),
+            (self.models.oauth_account, self.models.access_token),
+        )
+        check.url = hide_password(url)
+        check.models = None if models is None else self.models.source
+        self._check = check
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -475,6 +490,106 @@ class SQLAlchemyStore(Store):
         """
         async with self._begin() as connection:
             await connection.run_sync(self.models.metadata.create_all)
+        async with self._begin() as connection:
+            problems = await connection.run_sync(schema_problems, self._tables())
+        if problems:
+            raise SchemaOutdated([p.text for p in problems], self._fix(problems))
+
+    def _tables(self) -> tuple[Table, ...]:
+        """The tables of the store's user, OAuth-account and access-token models."""
+        return self._check.tables
+
+    def _fix(self, problems: Any) -> str:
+        return fix_text(problems, self._check.url, self._check.models)
+
+    async def upgrade_schema(
+        self, *, dry_run: bool = False, progress: UpgradeProgress | None = None
+    ) -> SchemaUpgrade:
+        """Move tables of fastapi-users-db-sqlalchemy 7 to userstore's schema, every row kept.
+
+        The same migration as
+        :func:`userstore_sqlalchemy.migrations.upgrade_from_fastapi_users` (which
+        its docstring details), on the store's models' tables, for applications
+        without Alembic; it needs Alembic installed all the same
+        (``userstore-sqlalchemy[alembic]``).  On a userstore schema it finds
+        nothing to do.  On SQLite it runs with foreign keys off (the rebuild of
+        ``user`` would otherwise cascade) and switches them on again after.
+        """
+        try:
+            from .migrations._fastapi_users import MigrationBlocked, run_upgrade
+        except ImportError as error:
+            raise ModuleNotFoundError(
+                f"upgrading the schema needs Alembic ({error}): "
+                "pip install 'userstore-sqlalchemy[alembic]'"
+            ) from None
+        tables = self._tables()
+        user = self.models.user.__table__
+        names = {
+            "user_table": user.name,
+            "oauth_table": _table_name(self.models.oauth_account),
+            "token_table": _table_name(self.models.access_token),
+            "schema": user.schema,
+            # the tables whose foreign key to users the models declare ON DELETE CASCADE
+            "cascade": [
+                table.name
+                for table in tables
+                if table is not user
+                and any(
+                    (key.ondelete or "").lower() == "cascade"
+                    for key in table.foreign_key_constraints
+                    if key.referred_table is user
+                )
+            ],
+        }
+
+        def upgrade(connection: Connection) -> SchemaUpgrade:
+            before = schema_problems(connection, tables)
+            missing = [p for p in before if p.kind == CREATE and p.table == user.name]
+            if missing:
+                raise SchemaOutdated([p.text for p in missing], self._fix(missing))
+            columns = {c["name"] for c in inspect(connection).get_columns(user.name, user.schema)}
+            found = (
+                "userstore's schema"
+                if "email_key" in columns
+                else "a fastapi-users-db-sqlalchemy 7 schema"
+            )
+            try:
+                steps = run_upgrade(connection, **names, dry_run=dry_run, progress=progress)
+            except MigrationBlocked as blocked:
+                conflicts = tuple(
+                    SchemaConflict(c.table, c.reason, c.key, c.rows) for c in blocked.conflicts
+                )
+                return SchemaUpgrade(found, conflicts=conflicts, dry_run=dry_run)
+            if dry_run:  # what the steps would not close
+                remaining = [p for p in before if p.kind != UPGRADE]
+            else:
+                remaining = schema_problems(connection, tables)
+            return SchemaUpgrade(
+                found,
+                steps=tuple(steps),
+                remaining=tuple(p.text for p in remaining),
+                dry_run=dry_run,
+            )
+
+        shim = shim_for(self.engine.dialect)
+        async with self._connection() as connection:
+            await shim.before_table_rebuild(connection)
+            if connection.in_transaction():  # the setup's own; ended before the upgrade's
+                await connection.commit()
+            try:
+                transaction = await connection.begin()
+                try:
+                    report = await connection.run_sync(upgrade)
+                except BaseException:
+                    await transaction.rollback()
+                    raise
+                if dry_run or report.conflicts:
+                    await transaction.rollback()
+                else:
+                    await transaction.commit()
+            finally:
+                await shim.after_table_rebuild(connection)
+        return report
 
     async def drop_schema(self) -> None:
         """Drop the tables of the models' metadata (with the application's models: all of them)."""
@@ -488,6 +603,12 @@ class SQLAlchemyStore(Store):
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction, committed at the end; database errors translated."""
+        async with self._connection() as connection, connection.begin():
+            yield connection
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection, closed at the end; database errors translated."""
         try:
             connection = await self.engine.connect()
         except Exception as error:
@@ -496,8 +617,7 @@ class SQLAlchemyStore(Store):
                 raise
             raise mapped from error
         try:
-            async with connection.begin():
-                yield connection
+            yield connection
         except sa_exc.DBAPIError as error:
             shim = shim_for(self.engine.dialect)
             if shim.is_unavailable(error):
@@ -505,6 +625,15 @@ class SQLAlchemyStore(Store):
             raise UserStoreError(f"the database refused: {shim.message(error)}") from error
         finally:
             await connection.close()
+
+
+def _table_name(model: type[Any] | None) -> str | None:
+    return None if model is None else str(inspect(model).local_table.name)
+
+
+def hide_password(url: str) -> str:
+    """``url`` with its password shown as ``***``."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _engine(url: str, options: dict[str, Any]) -> AsyncEngine:

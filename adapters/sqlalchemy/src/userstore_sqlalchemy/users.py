@@ -199,7 +199,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         self.user_table = user_table
         self.oauth_account_table = oauth_account_table
         self._model = _model(user_table, oauth_account_table)
-        self._unit = Unit(session, class_mapper(user_table))
+        self._unit = Unit(session, class_mapper(user_table), (oauth_account_table,))
         self._user_table = class_mapper(user_table).local_table
         self._account_table = (
             inspect(oauth_account_table).local_table if oauth_account_table is not None else None

@@ -160,6 +160,12 @@ class DialectShim:
     async def before_savepoint(self, connection: AsyncConnection) -> None:
         """Make sure a real transaction is open before a SAVEPOINT (SQLite needs this)."""
 
+    async def before_table_rebuild(self, connection: AsyncConnection) -> None:
+        """Prepare an idle connection for a schema upgrade that may rebuild tables."""
+
+    async def after_table_rebuild(self, connection: AsyncConnection) -> None:
+        """Give the connection back the setup :meth:`before_table_rebuild` changed."""
+
     # -- errors --------------------------------------------------------------------------
 
     def violation(self, error: DBAPIError) -> Violation | None:

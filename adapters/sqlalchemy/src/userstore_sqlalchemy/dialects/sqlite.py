@@ -128,6 +128,20 @@ class SQLiteShim(DialectShim):
         if driver is not None and not _in_transaction(driver):
             await connection.exec_driver_sql("BEGIN")
 
+    async def before_table_rebuild(self, connection: AsyncConnection) -> None:
+        """Foreign keys off: a rebuilt table is dropped, which would cascade to its rows' owners.
+
+        Alembic's batch mode copies a table, drops the old one and renames the copy;
+        with foreign keys on, the drop of ``user`` would delete every row that
+        references it (``ON DELETE CASCADE``).  The connection is idle here, outside a
+        transaction, where the PRAGMA takes.
+        """
+        await connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+
+    async def after_table_rebuild(self, connection: AsyncConnection) -> None:
+        """Foreign keys on again, as every connection of the engine has them."""
+        await connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+
     def violation(self, error: DBAPIError) -> Violation | None:
         """Classify by the extended result code; columns come from the message."""
         exc = driver_error(error)

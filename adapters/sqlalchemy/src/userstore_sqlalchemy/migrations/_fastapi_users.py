@@ -26,13 +26,15 @@ and other tables of the application may reference them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -40,6 +42,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     bindparam,
+    func,
     inspect,
     select,
     update,
@@ -54,10 +57,12 @@ from ._autogenerate import compare_type
 
 if TYPE_CHECKING:
     from alembic.operations import BatchOperations
-    from alembic.runtime.migration import MigrationContext
     from sqlalchemy.engine import Connection
 
-__all__ = ["Conflict", "MigrationBlocked", "upgrade_from_fastapi_users"]
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(what, done, total)`` while rows are read or filled."""
+
+__all__ = ["Conflict", "MigrationBlocked", "Progress", "run_upgrade", "upgrade_from_fastapi_users"]
 
 _log = logging.getLogger(__name__)
 
@@ -112,6 +117,7 @@ def upgrade_from_fastapi_users(
     *,
     token_table: str | None = "accesstoken",
     schema: str | None = None,
+    cascade: bool = False,
 ) -> list[str]:
     """Bring fastapi-users-db-sqlalchemy 7 tables to userstore's schema; return the steps taken.
 
@@ -138,6 +144,10 @@ def upgrade_from_fastapi_users(
     plain engine): with it on, dropping the old ``user`` table would cascade to
     every row that references it, so the function refuses to start.
 
+    fudb 7 created the ``user_id`` foreign keys ``ON DELETE CASCADE``; with
+    ``cascade=True`` the ones that are not (tables made some other way) are
+    recreated so, for models that declare it (userstore's UUID mixins do).
+
     Run it with the application stopped: an old process inserting a user
     between the backfill and ``NOT NULL`` makes the migration fail.
     """
@@ -152,6 +162,45 @@ def upgrade_from_fastapi_users(
     operations: Operations = _operations(op, context)
     connection = operations.get_bind()
     migration = _Migration(operations, context, connection, schema, batch_size)
+    if cascade:
+        migration.cascade = {name for name in (oauth_table, token_table) if name}
+    return _upgrade(migration, user_table, oauth_table, token_table)
+
+
+def run_upgrade(
+    connection: Connection,
+    user_table: str = "user",
+    oauth_table: str | None = "oauth_account",
+    token_table: str | None = "accesstoken",
+    *,
+    schema: str | None = None,
+    batch_size: int = 1000,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    cascade: Sequence[str] = (),
+) -> list[str]:
+    """:func:`upgrade_from_fastapi_users` on a plain connection, without an Alembic project.
+
+    What ``userstore upgrade`` runs; ``cascade`` names the tables whose
+    ``user_id`` foreign key must be ``ON DELETE CASCADE``.  With ``dry_run`` it
+    reads (the checks, and the counts of rows to fill) and changes nothing, and
+    the steps it returns are the ones it would take.  ``progress`` hears of the
+    rows read and filled.  Raises :class:`MigrationBlocked` as the Alembic operation does.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    context = MigrationContext.configure(connection)
+    operations = Operations(context)
+    migration = _Migration(
+        operations, context, connection, schema, batch_size, dry_run=dry_run, progress=progress
+    )
+    migration.cascade = set(cascade)
+    return _upgrade(migration, user_table, oauth_table, token_table)
+
+
+def _upgrade(
+    migration: _Migration, user_table: str, oauth_table: str | None, token_table: str | None
+) -> list[str]:
     users = migration.reflect(user_table)
     if users is None:
         raise LookupError(f"no table {user_table!r} in the database")
@@ -190,14 +239,21 @@ class _Migration:
         connection: Connection,
         schema: str | None,
         batch_size: int,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
     ) -> None:
-        self.op = operations
+        self.op: Any = _DryRun() if dry_run else operations
+        self.dry_run = dry_run
+        self.progress = progress
         self.context = context
         self.connection = connection
         self.dialect = connection.dialect
         self.schema = schema
         self.batch_size = batch_size
         self.steps: list[str] = []
+        self.planned_key = False  # a dry run "added" email_key: the database has no such column
+        self.cascade: set[str] = set()  # tables whose user_id gets ON DELETE CASCADE
 
     # -- reading -------------------------------------------------------------------------
 
@@ -249,7 +305,12 @@ class _Migration:
         first: dict[str, tuple[Any, str]] = {}
         shared: dict[str, list[tuple[Any, str]]] = {}
         too_long: list[tuple[str, tuple[Any, str]]] = []
+        total = self.count(users) if self.progress else 0
+        done = 0
         for rows in self.batches(users, ["email"]):
+            done += len(rows)
+            if self.progress:
+                self.progress(f"{users.name}: reading emails", done, total)
             for row_id, email in rows:
                 key = email_key(email)
                 if len(key) > EMAIL_KEY_MAX_LENGTH:
@@ -312,6 +373,13 @@ class _Migration:
         user_key = _primary_key(users)
         return select(user_key).where(user_key == table.c.user_id).exists()
 
+    def count(self, table: Table, where: Any = None) -> int:
+        """How many rows of ``table`` (match ``where``)."""
+        query = select(func.count()).select_from(table)
+        if where is not None:
+            query = query.where(where)
+        return int(self.connection.execute(query).scalar_one())
+
     def differs(self, table: Table, name: str, type_: TypeEngine[Any]) -> bool:
         """Whether column ``name`` is not yet ``type_``, judged as autogenerate judges it."""
         reflected = table.c[name]
@@ -347,7 +415,7 @@ class _Migration:
         self, batch: BatchOperations, table: Table, columns: set[str], *, unique: bool
     ) -> None:
         """Drop fudb's indexes: the ones on exactly one of ``columns``."""
-        for index in list(table.indexes):
+        for index in sorted(table.indexes, key=lambda index: index.name or ""):
             names = [column.name for column in index.columns]
             if len(names) == 1 and names[0] in columns and bool(index.unique) == unique:
                 assert index.name is not None
@@ -364,6 +432,34 @@ class _Migration:
         batch.create_index(name, [column], unique=unique)
         self.step(f"{table.name}: created {'unique ' if unique else ''}index {name}")
 
+    def ensure_cascade(self, batch: BatchOperations, table: Table) -> None:
+        """Make ``user_id``'s foreign key ``ON DELETE CASCADE``, if asked for ``table``."""
+        if table.name not in self.cascade:
+            return
+        for key in sorted(table.foreign_key_constraints, key=lambda key: str(key.name or "")):
+            local = [column.name for column in key.columns]
+            if local != ["user_id"] or (key.ondelete or "").lower() == "cascade":
+                continue
+            referred = key.referred_table
+            named = key.name if isinstance(key.name, str) else None
+            remote = [element.column.name for element in key.elements]
+            # SQLite's foreign keys have no name: the batch's naming convention gives them one
+            name = named or _FK_NAMES["fk"] % {
+                "table_name": table.name,
+                "column_0_name": local[0],
+                "referred_table_name": referred.name,
+            }
+            batch.drop_constraint(name, type_="foreignkey")
+            batch.create_foreign_key(
+                name,
+                referred.name,
+                local,
+                remote,
+                ondelete="CASCADE",
+                referent_schema=referred.schema,
+            )
+            self.step(f"{table.name}.user_id: foreign key to {referred.name} ON DELETE CASCADE")
+
     def upgrade_users(self, users: Table) -> None:
         """``email_key`` added, backfilled, ``NOT NULL`` and unique; fudb's email index gone."""
         key_type = ExactString(EMAIL_KEY_MAX_LENGTH)
@@ -372,7 +468,11 @@ class _Migration:
                 users.name, Column("email_key", key_type, nullable=True), schema=self.schema
             )
             self.step(f"{users.name}: added email_key")
-            users = self.reflect_again(users)
+            if self.dry_run:
+                users.append_column(Column("email_key", key_type, nullable=True))
+                self.planned_key = True
+            else:
+                users = self.reflect_again(users)
         self.backfill(users)
         with self.op.batch_alter_table(users.name, schema=self.schema) as batch:
             self.drop_single_column_indexes(batch, users, {"email"}, unique=True)
@@ -389,19 +489,30 @@ class _Migration:
     def backfill(self, users: Table) -> None:
         """Fill ``email_key`` where it is NULL, ``batch_size`` rows per UPDATE."""
         key = _primary_key(users)
+        empty = users.c.email_key.is_(None)
+        if self.dry_run:
+            filled = self.count(users, None if self.planned_key else empty)
+            if filled:
+                self.step(f"{users.name}.email_key: filled {filled} row(s)")
+            return
         statement = update(users).where(key == bindparam("_id")).values(email_key=bindparam("_key"))
+        total = self.count(users, empty) if self.progress else 0
         filled = 0
-        for rows in self.batches(users, ["email"], where=users.c.email_key.is_(None)):
+        for rows in self.batches(users, ["email"], where=empty):
             self.connection.execute(
                 statement, [{"_id": row_id, "_key": email_key(email)} for row_id, email in rows]
             )
             filled += len(rows)
+            if self.progress:
+                self.progress(f"{users.name}: filling email_key", filled, total)
         if filled:
             self.step(f"{users.name}.email_key: filled {filled} row(s)")
 
     def upgrade_oauth_accounts(self, oauth: Table) -> None:
         """Unbounded tokens, BIGINT ``expires_at``, the link's unique constraint, indexes."""
-        with self.op.batch_alter_table(oauth.name, schema=self.schema) as batch:
+        with self.op.batch_alter_table(
+            oauth.name, schema=self.schema, naming_convention=_FK_NAMES
+        ) as batch:
             self.drop_single_column_indexes(
                 batch, oauth, {"oauth_name", "account_id"}, unique=False
             )
@@ -423,26 +534,50 @@ class _Migration:
                 self.step(f"{oauth.name}: created unique constraint {name}")
             if "user_id" in oauth.c:
                 self.ensure_index(batch, oauth, "user_id", unique=False)
+            self.ensure_cascade(batch, oauth)
 
     def upgrade_access_tokens(self, tokens: Table) -> None:
         """Exact ``token``, ``created_at`` as userstore's UTC datetime, ``user_id`` indexed."""
         convert_timestamp = "created_at" in tokens.c and self.differs(
             tokens, "created_at", UTCDateTime()
         )
-        mysql_zone = self.dialect.name in ("mysql", "mariadb") and convert_timestamp
+        mysql_zone = (
+            self.dialect.name in ("mysql", "mariadb") and convert_timestamp and not self.dry_run
+        )
         if mysql_zone:
             # TIMESTAMP is read through the session time zone; fudb's sessions used the
             # server's, so convert under it and get back the UTC wall times fudb wrote
             self.connection.exec_driver_sql("SET @userstore_tz = @@session.time_zone")
             self.connection.exec_driver_sql("SET time_zone = @@global.time_zone")
         try:
-            with self.op.batch_alter_table(tokens.name, schema=self.schema) as batch:
+            with self.op.batch_alter_table(
+                tokens.name, schema=self.schema, naming_convention=_FK_NAMES
+            ) as batch:
                 self.retype(batch, tokens, {"token": ExactString(43), "created_at": UTCDateTime()})
                 if "user_id" in tokens.c:
                     self.ensure_index(batch, tokens, "user_id", unique=False)
+                self.ensure_cascade(batch, tokens)
         finally:
             if mysql_zone:
                 self.connection.exec_driver_sql("SET time_zone = @userstore_tz")
+
+
+_FK_NAMES = {"fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s"}
+"""Names for the unnamed foreign keys SQLite reflects, so that batch mode can drop one."""
+
+
+class _DryRun:
+    """Operations that change nothing: a dry run records the steps it would take."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        def nothing(*args: Any, **kw: Any) -> None:
+            return None
+
+        return nothing
+
+    @contextlib.contextmanager
+    def batch_alter_table(self, *args: Any, **kw: Any) -> Iterator[_DryRun]:
+        yield self
 
 
 def _primary_key(table: Table) -> Column[Any]:
