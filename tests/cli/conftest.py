@@ -70,7 +70,7 @@ def command_env(pycache: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-_DROPPED = {"USERSTORE_DEBUG", "PYTHONDONTWRITEBYTECODE"}
+_DROPPED = {"USERSTORE_DEBUG", "PYTHONDONTWRITEBYTECODE", "USERSTORE_URL", "DATABASE_URL"}
 
 
 @pytest.fixture(scope="session")

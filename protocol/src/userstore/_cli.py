@@ -8,9 +8,11 @@
     userstore users create EMAIL [--superuser] [--verified]
     userstore tokens purge --older-than 30d [--batch-size N] [--dry-run] [--progress]
 
-Every command takes ``--url`` (default: the SQLite file ``userstore.db`` in the
-current directory; any scheme an installed adapter serves) and ``--json`` (one
-JSON document on stdout, nothing else there).  ``init``, ``users`` and ``tokens``
+Every command takes ``--url`` (default: ``$USERSTORE_URL``, else
+``$DATABASE_URL``, else the SQLite file ``userstore.db`` in the current directory;
+any scheme an installed adapter serves) and ``--json`` (one JSON document on
+stdout, nothing else there; an error is ``{"error": ..., "status": ...}`` there
+too).  ``userstore --version`` names userstore's version and each adapter's.  ``init``, ``users`` and ``tokens``
 take ``--models module:Base``, the application's declarative base (the module is
 looked up in the current directory first), or ``--id-type`` for the default models.
 ``USER`` is an id or an email, matched by its email key.
@@ -51,6 +53,7 @@ import datetime as dt
 import decimal
 import getpass
 import importlib
+import importlib.metadata
 import json
 import os
 import re
@@ -70,12 +73,50 @@ from ._errors import (
     UserNotFound,
     UserStoreError,
 )
-from ._registry import connect, load_adapter, url_scheme
+from ._registry import available_adapters, connect, load_adapter, url_scheme
 from ._store import SchemaConflict, Store, StoreSession
 
 __all__ = ["hide_password", "main", "parse_duration", "user_record"]
 
 DEFAULT_URL = "sqlite:///userstore.db"
+URL_VARIABLES = ("USERSTORE_URL", "DATABASE_URL")
+"""Where ``--url`` comes from when it is not given, in order, before :data:`DEFAULT_URL`."""
+
+
+def default_url() -> str:
+    """``$USERSTORE_URL``, else ``$DATABASE_URL``, else the SQLite file ``userstore.db``."""
+    for name in URL_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return DEFAULT_URL
+
+
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    """``1 access token``, ``2 access tokens``."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def _version() -> str:
+    """This package's version and, per installed adapter distribution, the schemes it serves."""
+    served: dict[str, list[str]] = {}
+    for scheme, target in available_adapters().items():
+        package = target.partition(":")[0].partition(".")[0]
+        served.setdefault(package.replace("_", "-"), []).append(scheme)
+    lines = [f"userstore {_package_version('userstore')}"]
+    lines.extend(
+        f"  adapter {name} {_package_version(name)}: {', '.join(schemes)}"
+        for name, schemes in sorted(served.items())
+    )
+    return "\n".join(lines)
+
+
+def _package_version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed as a distribution)"
+
 
 OK, NO, CANNOT, INTERRUPTED = 0, 1, 2, 130
 
@@ -136,12 +177,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(CANNOT, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the versions, read from the installed distributions only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(_version())
+        parser.exit(OK)
+
+
 def _parser() -> argparse.ArgumentParser:
     database = _Parser(add_help=False)
     database.add_argument(
         "--url",
-        default=DEFAULT_URL,
-        help=f"the store's URL (default {DEFAULT_URL}, a file in the current directory)",
+        default=None,
+        help="the store's URL (default: $USERSTORE_URL, else $DATABASE_URL, else "
+        f"{DEFAULT_URL}, a file in the current directory)",
     )
     database.add_argument("--json", action="store_true", help="print one JSON document")
     models = _Parser(add_help=False)
@@ -165,6 +218,9 @@ def _parser() -> argparse.ArgumentParser:
         "administer users and tokens.",
         epilog="exit status: 0 done, 1 the answer is no (check failed, no such user), "
         "2 could not run (usage, URL, connection, database)",
+    )
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the versions of userstore and its adapters"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -662,7 +718,7 @@ async def _users_list(args: argparse.Namespace) -> int:
             tail = {"count": count, "last_id": last}
             sys.stdout.write(f"\n], {_dumps(tail, indent=None)[1:]}\n")
         else:
-            print(f"{count} user{'s' if count != 1 else ''}")
+            print(_plural(count, "user"))
     return OK
 
 
@@ -805,11 +861,11 @@ async def _tokens_purge(args: argparse.Namespace) -> int:
         }
         print(_dumps(document))
     elif args.dry_run:
-        print(f"{matching} access tokens created before {before.isoformat()} (dry run)")
+        print(f"{_plural(matching, 'access token')} created before {before.isoformat()} (dry run)")
     else:
         print(
-            f"deleted {deleted} access tokens created before {before.isoformat()} "
-            f"({batches} batch{'es' if batches != 1 else ''})"
+            f"deleted {_plural(deleted, 'access token')} created before {before.isoformat()} "
+            f"({_plural(batches, 'batch', 'batches')})"
         )
     return OK
 
@@ -863,6 +919,8 @@ def _ignore_late_loop_callbacks(hook: Any) -> Callable[[threading.ExceptHookArgs
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``userstore`` command with ``argv`` (default ``sys.argv[1:]``); return its status."""
     args = _parser().parse_args(argv)
+    if getattr(args, "url", "") is None:
+        args.url = default_url()
     threading.excepthook = _ignore_late_loop_callbacks(threading.excepthook)
     run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
     try:
@@ -879,6 +937,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         failure = _explain(error, args)
         print(f"userstore: {failure}", file=sys.stderr)
+        if getattr(args, "json", False):  # a JSON reader gets the error too, on stdout
+            print(_dumps({"error": str(failure), "status": failure.status}))
         return failure.status
 
 

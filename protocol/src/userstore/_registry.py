@@ -37,6 +37,12 @@ class Adapter(Protocol):
         ...
 
 
+_KNOWN_PACKAGES = dict.fromkeys(
+    ("sqlite", "postgresql", "mysql", "mariadb"), "userstore-sqlalchemy"
+)
+"""Schemes the project's own adapters serve, and the distribution to install for each."""
+
+
 def url_scheme(url: str) -> str:
     """Return the scheme of ``url`` without any ``+driver`` suffix, lower-cased.
 
@@ -77,7 +83,9 @@ def load_adapter(scheme: str) -> type[Adapter]:
             _loaded[scheme] = adapter
             return adapter
     installed = ", ".join(f"{s} ({v})" for s, v in available_adapters().items()) or "none"
-    raise AdapterNotFound(f"no adapter serves {scheme!r}; installed: {installed}")
+    hint = _KNOWN_PACKAGES.get(scheme)
+    install = f" (the {hint} package serves it: install it)" if hint else ""
+    raise AdapterNotFound(f"no adapter serves {scheme!r}{install}; installed: {installed}")
 
 
 def connect(url: str, **options: Any) -> Store:

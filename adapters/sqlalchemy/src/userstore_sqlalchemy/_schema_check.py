@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, Table, UniqueConstraint, inspect
+from sqlalchemy import ForeignKeyConstraint, Index, Integer, Table, UniqueConstraint, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapper
 
@@ -46,6 +46,8 @@ CREATE = "create"
 """A table that does not exist: ``userstore init`` (``create_all``) creates it."""
 OTHER = "other"
 """A gap of the application's own columns or constraints: its migrations close it."""
+MODELS = "models"
+"""Tables made for other models (integer ids where the models have UUIDs, or the reverse)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +164,8 @@ def fix_text(problems: Sequence[Problem], url: str, models: str | None) -> str:
             f"{what} Bring it to userstore's with `userstore upgrade {where}` (or "
             "userstore_sqlalchemy.migrations.upgrade_from_fastapi_users in an Alembic migration)"
         )
+    if MODELS in kinds:
+        fixes.append("use the models the tables were made with (or the other id type)")
     if OTHER in kinds:
         fixes.append("add the rest with your migrations")
     return "; ".join(fixes)
@@ -226,12 +230,34 @@ def schema_problems(connection: Connection, tables: Sequence[Table]) -> list[Pro
             if key not in columns:
                 problems.append(Problem(table.name, f"table {table.name!r} does not exist", CREATE))
                 continue
+            problems += _id_problems(table, {c["name"]: c["type"] for c in columns[key]})
             problems += _table_problems(
                 table,
                 {c["name"] for c in columns[key]},
                 [*indexes.get(key, []), *uniques.get(key, [])],
                 keys.get(key, []),
             )
+    return problems
+
+
+def _id_kind(column_type: Any) -> str:
+    return "integer" if isinstance(column_type, Integer) else "non-integer"
+
+
+def _id_problems(table: Table, types: dict[str, Any]) -> list[Problem]:
+    """An integer primary key where the model has another kind, or the reverse."""
+    problems = []
+    for column in table.primary_key.columns:
+        found = types.get(column.name)
+        if found is None:
+            continue
+        stored, declared = _id_kind(found), _id_kind(column.type)
+        if stored != declared:
+            text = (
+                f"table {table.name!r}: column {column.name} holds {stored} ids, "
+                f"the models declare {declared} ones"
+            )
+            problems.append(Problem(table.name, text, MODELS))
     return problems
 
 

@@ -84,6 +84,14 @@ def case(
     return register
 
 
+def _summary(notes: list[str]) -> str:
+    """The notes joined, each said once: a note seen n times reads ``note (n times)``."""
+    counts: dict[str, int] = {}
+    for note in notes:
+        counts[note] = counts.get(note, 0) + 1
+    return "; ".join(note if n == 1 else f"{note} ({n} times)" for note, n in counts.items())
+
+
 class CaseContext:
     """What a case works with: the harness, a fresh store, and a record of what it saw."""
 
@@ -160,13 +168,13 @@ async def run_case(harness: Harness, case: Case) -> CaseResult:
             notes = ctx.notes
             await asyncio.wait_for(case.fn(ctx), timeout=case.timeout)
     except ContractViolation as exc:
-        return CaseResult(case, False, "; ".join(notes), str(exc), time.perf_counter() - started)
+        return CaseResult(case, False, _summary(notes), str(exc), time.perf_counter() - started)
     except Exception as exc:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return CaseResult(
-            case, False, "; ".join(notes), f"crashed: {detail}", time.perf_counter() - started
+            case, False, _summary(notes), f"crashed: {detail}", time.perf_counter() - started
         )
-    return CaseResult(case, True, "; ".join(notes), "", time.perf_counter() - started)
+    return CaseResult(case, True, _summary(notes), "", time.perf_counter() - started)
 
 
 async def run_suite(harness: Harness, *, select: Iterable[str] | None = None) -> list[CaseResult]:
