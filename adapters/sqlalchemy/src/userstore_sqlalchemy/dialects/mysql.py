@@ -1,4 +1,4 @@
-"""MySQL 8 and MariaDB (aiomysql): collations, strict mode, time zone, UUID, error codes.
+"""MySQL 8 and MariaDB (aiomysql, asyncmy): collations, strict mode, time zone, UUID, error codes.
 
 What this backend does differently, and how the shim makes it behave as the
 contract says:
@@ -22,6 +22,12 @@ contract says:
   generated client-side or read from ``lastrowid``.
 - Errors carry a numeric code; the key name of a duplicate is only in the message
   text (MySQL 8 prefixes it with the table name), the one thing read from it.
+
+aiomysql (pymysql's errors) and asyncmy raise the same ``(code, message)``
+arguments, bind the same values (UUIDs as strings, naive datetimes) and take
+the same setup statements.  One text differs: asyncmy appends the socket error
+to "Can't connect to MySQL server on 'h'" (``([Errno 111] ...)``), which the
+shim leaves out, as aiomysql does, so both say the same.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ _DUPLICATE_KEY = re.compile(r"for key '(?:[^']*\.)?([^'.]+)'")
 _FK_NAME = re.compile(r"CONSTRAINT `([^`]+)`")
 # server gone, lost, killed, too many connections, can't connect, shutdown in progress
 _UNAVAILABLE = {1040, 1053, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
+_SOCKET_ERROR = re.compile(r" \(\[Errno -?\d+\].*\)$")  # asyncmy's suffix
 
 
 class _NativeUUID(UserDefinedType[str]):
@@ -62,11 +69,11 @@ class _NativeUUID(UserDefinedType[str]):
 
 
 class MySQLShim(DialectShim):
-    """The shim for ``mysql`` and ``mariadb`` (aiomysql; also pymysql for tooling)."""
+    """The shim for ``mysql`` and ``mariadb`` (aiomysql, asyncmy; pymysql for tooling)."""
 
     name = "mysql"
     dialect_names: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
-    driver_packages: ClassVar[frozenset[str]] = frozenset({"aiomysql", "pymysql"})
+    driver_packages: ClassVar[frozenset[str]] = frozenset({"aiomysql", "asyncmy", "pymysql"})
     default_port: ClassVar[int | None] = 3306
 
     @staticmethod
@@ -146,7 +153,7 @@ class MySQLShim(DialectShim):
         exc = driver_error(error)
         args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
         if len(args) > 1 and isinstance(args[0], int):
-            lines = str(args[1]).strip().splitlines()
+            lines = _SOCKET_ERROR.sub("", str(args[1])).strip().splitlines()
             return f"{lines[0] if lines else ''} [{args[0]}]".strip()
         return super().message(error)
 
