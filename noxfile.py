@@ -24,7 +24,7 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 
 PYTHON = "3.11"
-BACKENDS = ["memory", "sqlite", "postgres", "mysql"]
+BACKENDS = ["memory", "sqlite", "postgres", "mysql", "postgres-psycopg", "mysql-asyncmy"]
 SQLALCHEMY = {"2.0": "sqlalchemy[asyncio]>=2.0.30,<2.1", "2.1": "sqlalchemy[asyncio]>=2.1,<2.2"}
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 DEV = nox.project.dependency_groups(PYPROJECT, "dev")

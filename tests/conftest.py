@@ -1,4 +1,9 @@
-"""The test matrix: memory, sqlite, postgres and mysql, chosen per test by fixture."""
+"""The test matrix: memory, sqlite, postgres and mysql, chosen per test by fixture.
+
+The contract, FastAPI Users and fault tests also run on the driver backends
+(``postgres-psycopg``, ``mysql-asyncmy``: the same servers through their other
+asyncio driver), by adding ``DRIVER_PARAMS`` to their parameters.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,17 @@ from typing import Any
 
 import pytest
 
-from .backends import ALL_BACKENDS, Backend, required_backends, resolve
+from .backends import (
+    ALL_BACKENDS,
+    DRIVER_BACKENDS,
+    MAIN_BACKENDS,
+    Backend,
+    required_backends,
+    resolve,
+)
 
-BACKEND_PARAMS = [pytest.param(name, marks=pytest.mark.backend(name)) for name in ALL_BACKENDS]
+BACKEND_PARAMS = [pytest.param(name, marks=pytest.mark.backend(name)) for name in MAIN_BACKENDS]
+DRIVER_PARAMS = [pytest.param(name, marks=pytest.mark.backend(name)) for name in DRIVER_BACKENDS]
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +37,9 @@ def backend_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
 
         class Registry(dict[str, Backend]):
             def __missing__(self, name: str) -> Backend:
-                backend = stack.enter_context(resolve(name, Path(tmp_dir)))
+                driver = DRIVER_BACKENDS.get(name)
+                server = self[driver.server] if driver is not None else None
+                backend = stack.enter_context(resolve(name, Path(tmp_dir), server))
                 cache[name] = backend
                 self[name] = backend
                 return backend
@@ -60,7 +75,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         choices=["memory", *ALL_BACKENDS],
         help="run only the tests of these backends (repeatable); tests that need no "
-        "database count as 'memory'",
+        "database count as 'memory'; postgres-psycopg and mysql-asyncmy are the "
+        "servers through their other driver",
     )
 
 

@@ -157,6 +157,8 @@ FAKE_MISSING = 'raise ModuleNotFoundError("No module named {name!r}", name={name
         ("aiosqlite", "sqlite", None),  # the README's first command, with nothing but a driver
         ("asyncpg", "postgres", "postgresql://u@127.0.0.1/app"),
         ("aiomysql", "mysql", "mariadb://u@127.0.0.1/app"),
+        ("psycopg", "psycopg", "postgresql+psycopg://u@127.0.0.1/app"),
+        ("asyncmy", "asyncmy", "mysql+asyncmy://u@127.0.0.1/app"),
     ],
 )
 def test_missing_driver_names_the_extra(

@@ -20,14 +20,14 @@ from userstore.memory import MemoryStore
 from userstore_sqlalchemy import SQLAlchemyStore
 from userstore_sqlalchemy.store import discover_models
 
-from ..backends import ALL_BACKENDS, Backend
+from ..backends import MAIN_BACKENDS, Backend
 from ..conftest import backend_url
 from ..sqlalchemy import tutorial
 
 NOW = dt.datetime.now(dt.UTC)
 STORE_PARAMS = [
     "memory",
-    *(pytest.param(name, marks=pytest.mark.backend(name)) for name in ALL_BACKENDS),
+    *(pytest.param(name, marks=pytest.mark.backend(name)) for name in MAIN_BACKENDS),
 ]
 
 

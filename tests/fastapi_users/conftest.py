@@ -16,7 +16,15 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ..backends import Backend
+from ..conftest import BACKEND_PARAMS, DRIVER_PARAMS, backend_url
 from .app import App, Base, build_app, drop_tables, drop_tables_on
+
+
+@pytest.fixture(params=[*BACKEND_PARAMS, *DRIVER_PARAMS])
+def db_url(request: pytest.FixtureRequest, backend_registry: dict[str, Backend]) -> str:
+    """The URL of one SQL backend, the other asyncio drivers included (once per backend)."""
+    return backend_url(backend_registry, request.param)
 
 
 @pytest.fixture(scope="module")

@@ -15,16 +15,23 @@ from userstore_sqlalchemy import SQLAlchemyStore
 from userstore_sqlalchemy.testing import SQLAlchemyHarness
 
 from ..backends import Backend
-from ..conftest import backend_url
+from ..conftest import BACKEND_PARAMS, DRIVER_PARAMS, backend_url
 
 SERVER_PARAMS = [
-    pytest.param(name, marks=pytest.mark.backend(name)) for name in ("postgres", "mysql")
+    *(pytest.param(name, marks=pytest.mark.backend(name)) for name in ("postgres", "mysql")),
+    *DRIVER_PARAMS,
 ]
+
+
+@pytest.fixture(params=[*BACKEND_PARAMS, *DRIVER_PARAMS])
+def db_url(request: pytest.FixtureRequest, backend_registry: dict[str, Backend]) -> str:
+    """The URL of one SQL backend, and of each server through its other driver."""
+    return backend_url(backend_registry, request.param)
 
 
 @pytest.fixture(params=SERVER_PARAMS)
 def server_url(request: pytest.FixtureRequest, backend_registry: dict[str, Backend]) -> str:
-    """The URL of the run's PostgreSQL or MySQL database (the test runs once for each)."""
+    """The URL of the run's PostgreSQL or MySQL database (once for each, and each driver)."""
     return backend_url(backend_registry, request.param)
 
 

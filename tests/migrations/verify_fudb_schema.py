@@ -56,7 +56,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, relationship
 
-from tests.backends import ALL_BACKENDS, resolve
+from tests.backends import MAIN_BACKENDS, resolve
 
 from .fudb_schema import IdKind, fudb_rows, fudb_tables, write_fudb_rows
 from .snapshot import schema_snapshot
@@ -312,7 +312,7 @@ def main() -> int:
     import sqlalchemy
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--backend", action="append", choices=ALL_BACKENDS)
+    parser.add_argument("--backend", action="append", choices=MAIN_BACKENDS)
     parser.add_argument("--migrate", action="store_true", help="also migrate fudb-written rows")
     parser.add_argument(
         "--upgrade", action="store_true", help="also run userstore upgrade on fudb-written rows"
@@ -332,7 +332,7 @@ def main() -> int:
     problems: list[str] = []
     store: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.backend or ALL_BACKENDS:
+        for name in args.backend or MAIN_BACKENDS:
             with resolve(name, Path(tmp)) as backend:
                 if backend.url is None:
                     problems.append(f"{name}: unavailable: {backend.reason}")

@@ -33,7 +33,15 @@ from userstore import (
 from userstore_sqlalchemy import SQLAlchemyBaseUserTableUUID, SQLAlchemyStore
 from userstore_sqlalchemy.testing import SQLAlchemyHarness
 
+from ..backends import Backend
+from ..conftest import BACKEND_PARAMS, DRIVER_PARAMS, backend_url
 from ._watch import Watch, watching
+
+
+@pytest.fixture(params=[*BACKEND_PARAMS, *DRIVER_PARAMS])
+def db_url(request: pytest.FixtureRequest, backend_registry: dict[str, Backend]) -> str:
+    """Every backend, and each server through its other driver (whose messages and logs differ)."""
+    return backend_url(backend_registry, request.param)
 
 
 def secret(label: str, length: int = 24) -> str:

@@ -67,6 +67,9 @@ def test_installed_distribution_has_the_entry_points() -> None:
         ("mysql://u@db.example/app", "mysql", "aiomysql"),
         ("mariadb://u@db.example/app", "mariadb", "aiomysql"),
         ("mariadb+aiomysql://u@db.example/app", "mariadb", "aiomysql"),
+        ("postgresql+psycopg://u@db.example/app", "postgresql", "psycopg"),
+        ("mysql+asyncmy://u@db.example/app", "mysql", "asyncmy"),
+        ("mariadb+asyncmy://u@db.example/app", "mariadb", "asyncmy"),
     ],
 )
 async def test_connect_returns_a_sqlalchemy_store(

@@ -10,7 +10,8 @@ lines: 2.1 has one emulated class per asyncpg class (``EmulatedDBAPIException``,
 ``UniqueViolationError``...) built by ``_handle_exception_no_connection``; 2.0 has
 the PEP 249 classes only, raised by the connection's ``_handle_exception`` with
 the asyncpg error as ``__cause__``.  ``adapt()`` goes through whichever the
-installed line has, so the same table runs on both.
+installed line has, so the same table runs on both.  psycopg's and asyncmy's
+exceptions reach the adapter as they are (SQLAlchemy uses them as the DBAPI's).
 """
 
 import sqlite3
@@ -18,7 +19,10 @@ import types
 from typing import Any
 
 import aiomysql
+import asyncmy.errors
 import asyncpg
+import psycopg
+import psycopg.errors
 import pymysql
 import pytest
 import sqlalchemy
@@ -44,6 +48,8 @@ URLS = {
     "sqlite": "sqlite+aiosqlite://",
     "postgres": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
     "mysql": "mysql+aiomysql://nobody@127.0.0.1:1/none",
+    "postgres-psycopg": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+    "mysql-asyncmy": "mysql+asyncmy://nobody@127.0.0.1:1/none",
 }
 USER_ERRORS: ErrorMap = {"unique": UserAlreadyExists, "foreign_key": UserNotFound}
 ERROR_MAPS = [pytest.param({}, id="no-map"), pytest.param(USER_ERRORS, id="user-map")]
@@ -95,6 +101,8 @@ ASYNCPG_DBAPI = create_async_engine(URLS["postgres"]).dialect.loaded_dbapi
 ADAPTED_CLASSES = dbapi_classes(ASYNCPG_DBAPI, ASYNCPG_DBAPI.Error, ASYNCPG_DBAPI.Warning)
 ASYNCPG_TRANSLATED = tuple(ASYNCPG_DBAPI._asyncpg_error_translate)
 ASYNCPG_CLASSES = dbapi_classes(asyncpg.exceptions, *ASYNCPG_TRANSLATED)
+PSYCOPG_CLASSES = dbapi_classes(psycopg.errors, psycopg.Error, psycopg.Warning)
+ASYNCMY_CLASSES = dbapi_classes(asyncmy.errors, asyncmy.errors.Error, asyncmy.errors.Warning)
 
 
 def test_the_class_lists_are_complete() -> None:
@@ -113,6 +121,9 @@ def test_the_class_lists_are_complete() -> None:
     assert pep_249 <= {cls.__name__ for cls in SQLITE_CLASSES}
     assert pep_249 <= {cls.__name__ for cls in PYMYSQL_CLASSES}
     assert pep_249 <= {cls.__name__ for cls in ADAPTED_CLASSES}
+    assert pep_249 <= {cls.__name__ for cls in PSYCOPG_CLASSES}
+    assert pep_249 <= {cls.__name__ for cls in ASYNCMY_CLASSES}
+    assert len(PSYCOPG_CLASSES) > 250  # one per SQLSTATE psycopg knows
     if not SQLALCHEMY_20:  # 2.1 emulates one class per asyncpg class
         assert {"UniqueViolationError", "ForeignKeyViolationError"} <= {
             cls.__name__ for cls in ADAPTED_CLASSES
@@ -136,6 +147,23 @@ def test_every_pymysql_error_is_translated(
     units: dict[str, Unit], cls: type[Exception], errors: ErrorMap, args: tuple[Any, ...]
 ) -> None:
     assert_translated(units["mysql"], wrap(cls(*args), pymysql.err), errors)
+
+
+@pytest.mark.parametrize("errors", ERROR_MAPS)
+@pytest.mark.parametrize("cls", ASYNCMY_CLASSES, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("args", [(1105, "boom"), ("boom",), ()], ids=["code", "message", "bare"])
+def test_every_asyncmy_error_is_translated(
+    units: dict[str, Unit], cls: type[Exception], errors: ErrorMap, args: tuple[Any, ...]
+) -> None:
+    assert_translated(units["mysql-asyncmy"], wrap(cls(*args), asyncmy.errors), errors)
+
+
+@pytest.mark.parametrize("errors", ERROR_MAPS)
+@pytest.mark.parametrize("cls", PSYCOPG_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_psycopg_error_is_translated(
+    units: dict[str, Unit], cls: type[Exception], errors: ErrorMap
+) -> None:
+    assert_translated(units["postgres-psycopg"], wrap(cls("boom"), psycopg), errors)
 
 
 @pytest.mark.parametrize("errors", ERROR_MAPS)
@@ -227,6 +255,43 @@ CASES = [
     postgres_case(asyncpg.exceptions.TooManyConnectionsError, StoreUnavailable),
     postgres_case(asyncpg.exceptions.CannotConnectNowError, StoreUnavailable),
     postgres_case(asyncpg.exceptions.UndefinedTableError, UserStoreError),
+    *(
+        pytest.param(
+            "postgres-psycopg", orig, psycopg, expected, id=f"psycopg-{type(orig).__name__}"
+        )
+        for orig, expected in [
+            (psycopg.errors.UniqueViolation("duplicate key"), UserAlreadyExists),
+            (psycopg.errors.ForeignKeyViolation("missing parent"), UserNotFound),
+            (psycopg.errors.NotNullViolation("null"), UserStoreError),
+            (psycopg.errors.AdminShutdown("terminating connection"), StoreUnavailable),
+            (psycopg.errors.TooManyConnections("too many clients"), StoreUnavailable),
+            (psycopg.errors.CannotConnectNow("starting up"), StoreUnavailable),
+            (psycopg.errors.UndefinedTable("no such table"), UserStoreError),
+            (
+                psycopg.OperationalError(
+                    'connection failed: connection to server at "127.0.0.1", port 1 failed: '
+                    "Connection refused"
+                ),
+                StoreUnavailable,
+            ),
+        ]
+    ),
+    *(
+        pytest.param(
+            "mysql-asyncmy", cls(code, message), asyncmy.errors, expected, id=f"asyncmy-{code}"
+        )
+        for cls, code, message, expected in [
+            (
+                asyncmy.errors.IntegrityError,
+                1062,
+                "Duplicate entry 'a' for key 'k'",
+                UserAlreadyExists,
+            ),
+            (asyncmy.errors.IntegrityError, 1452, MYSQL_FK_MESSAGE, UserNotFound),
+            (asyncmy.errors.OperationalError, 2013, "Lost connection", StoreUnavailable),
+            (asyncmy.errors.ProgrammingError, 1146, "Table 'x' doesn't exist", UserStoreError),
+        ]
+    ),
 ]
 
 

@@ -1,6 +1,8 @@
 """Each shim's ``violation()`` on integrity errors raised by the real servers.
 
-PostgreSQL and MariaDB name the constraint; SQLite names only the columns.
+PostgreSQL and MariaDB name the constraint; SQLite names only the columns.  The
+server backends run through each of their asyncio drivers, whose error objects
+differ (asyncpg's and psycopg's fields, aiomysql's and asyncmy's arguments).
 """
 
 import uuid
@@ -17,10 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from userstore_sqlalchemy.dialects import MySQLShim, Violation, shim_for
 
+from ...backends import Backend
+from ...conftest import BACKEND_PARAMS, DRIVER_PARAMS, backend_url
 from ..conftest import created
 from ..tutorial import AccessToken, Base, OAuthAccount, User, tutorial_int_models
 
 NO_CASCADE = tutorial_int_models(None)
+
+
+@pytest.fixture(params=[*BACKEND_PARAMS, *DRIVER_PARAMS])
+def db_url(request: pytest.FixtureRequest, backend_registry: dict[str, Backend]) -> str:
+    """Every backend, and each server through its other driver: the errors are the driver's."""
+    return backend_url(backend_registry, request.param)
 
 
 def user_row(email: str) -> dict[str, Any]:

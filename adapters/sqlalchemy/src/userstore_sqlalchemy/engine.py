@@ -27,7 +27,14 @@ _DEFAULT_DRIVERS = {
     "mariadb": "aiomysql",
 }
 # driver module -> the extra of userstore-sqlalchemy that installs it
-_EXTRAS = {"aiosqlite": "sqlite", "asyncpg": "postgres", "aiomysql": "mysql", "pymysql": "mysql"}
+_EXTRAS = {
+    "aiosqlite": "sqlite",
+    "asyncpg": "postgres",
+    "aiomysql": "mysql",
+    "pymysql": "mysql",
+    "psycopg": "psycopg",
+    "asyncmy": "asyncmy",
+}
 
 
 def async_url(url: str | URL) -> URL:

@@ -225,5 +225,7 @@ def driver_error(error: DBAPIError) -> Any:
     if found is not None:
         return found
     orig = error.orig
-    cause = getattr(orig, "__cause__", None)
+    if not type(orig).__module__.startswith("sqlalchemy."):
+        return orig  # the driver's own class (a cause of its own is no business of ours)
+    cause = getattr(orig, "__cause__", None)  # 2.0's adaptation holds the driver's error here
     return cause if cause is not None else orig

@@ -1,4 +1,4 @@
-"""MySQL 8 and MariaDB (aiomysql): collations, strict mode, time zone, UUID, error codes.
+"""MySQL 8 and MariaDB (aiomysql, asyncmy): collations, strict mode, time zone, UUID, error codes.
 
 What this backend does differently, and how the shim makes it behave as the
 contract says:
@@ -30,6 +30,12 @@ contract says:
   where PostgreSQL and SQLite let them go one after another.  The adapter runs
   such a write again, and it ends as it would have: stored, or refused because
   the survivor took the key.
+
+aiomysql (pymysql's errors) and asyncmy raise the same ``(code, message)``
+arguments, bind the same values (UUIDs as strings, naive datetimes) and take
+the same setup statements.  One text differs: asyncmy appends the socket error
+to "Can't connect to MySQL server on 'h'" (``([Errno 111] ...)``), which the
+shim leaves out, as aiomysql does, so both say the same.
 """
 
 from __future__ import annotations
@@ -77,6 +83,7 @@ _OPTION_HINTS = {
     "timeout": "aiomysql's is connect_timeout (seconds)",
 }
 _DEADLOCK = 1213  # ER_LOCK_DEADLOCK: the transaction was rolled back
+_SOCKET_ERROR = re.compile(r" \(\[Errno -?\d+\].*\)$")  # asyncmy's suffix
 
 
 class _NativeUUID(UserDefinedType[str]):
@@ -89,11 +96,11 @@ class _NativeUUID(UserDefinedType[str]):
 
 
 class MySQLShim(DialectShim):
-    """The shim for ``mysql`` and ``mariadb`` (aiomysql; also pymysql for tooling)."""
+    """The shim for ``mysql`` and ``mariadb`` (aiomysql, asyncmy; pymysql for tooling)."""
 
     name = "mysql"
     dialect_names: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
-    driver_packages: ClassVar[frozenset[str]] = frozenset({"aiomysql", "pymysql"})
+    driver_packages: ClassVar[frozenset[str]] = frozenset({"aiomysql", "asyncmy", "pymysql"})
     default_port: ClassVar[int | None] = 3306
     requires_database: ClassVar[bool] = True
 
@@ -193,7 +200,7 @@ class MySQLShim(DialectShim):
         exc = driver_error(error)
         args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
         if len(args) > 1 and isinstance(args[0], int):
-            lines = str(args[1]).strip().splitlines()
+            lines = _SOCKET_ERROR.sub("", str(args[1])).strip().splitlines()
             return f"{lines[0] if lines else ''} [{args[0]}]".strip()
         return super().message(error)
 
