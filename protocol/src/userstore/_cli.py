@@ -12,9 +12,10 @@ Every command takes ``--url`` (default: ``$USERSTORE_URL``, else
 ``$DATABASE_URL``, else the SQLite file ``userstore.db`` in the current directory;
 any scheme an installed adapter serves) and ``--json`` (one JSON document on
 stdout, nothing else there; an error is ``{"error": ..., "status": ...}`` there
-too).  ``userstore --version`` names userstore's version and each adapter's.  ``init``, ``users`` and ``tokens``
-take ``--models module:Base``, the application's declarative base (the module is
-looked up in the current directory first), or ``--id-type`` for the default models.
+too).  ``userstore --version`` names userstore's version and each adapter's.
+``init``, ``users`` and ``tokens`` take ``--models module:Base``, the application's
+declarative base (the module is looked up in the current directory first), or
+``--id-type`` for the default models.
 ``USER`` is an id or an email, matched by its email key.
 
 ``check`` runs the conformance suite in scratch tables it names, creates before
