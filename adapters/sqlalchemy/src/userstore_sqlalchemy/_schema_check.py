@@ -100,11 +100,12 @@ def _declarative_base(cls: type[Any]) -> type[Any] | None:
 class SchemaCheck:
     """The check of one set of tables on one engine; ``verified`` once they passed."""
 
-    def __init__(self, engine: Engine, tables: tuple[Table, ...], models: str | None) -> None:
-        self.engine = engine
+    def __init__(self, url: str, tables: tuple[Table, ...], models: str | None) -> None:
+        # not the engine: the engine-keyed weak dictionary holding the check must not
+        # keep its key alive
+        self.url = url
         self.tables = tables
         self.models = models
-        self.url = engine.url.render_as_string(hide_password=True)
         self.verified = False
 
     def run(self, connection: Connection) -> None:
@@ -119,7 +120,11 @@ class SchemaCheck:
         self.verified = True
 
 
-_tables: dict[tuple[Mapper[Any], tuple[type[Any] | None, ...]], tuple[Table, ...]] = {}
+_tables: dict[
+    tuple[Mapper[Any], tuple[type[Any] | None, ...]],
+    tuple[tuple[Table, ...], tuple[int, ...]],
+] = {}
+"""Per (mapper, other models): the tables to check, and their identity as a cache key."""
 _checks: weakref.WeakKeyDictionary[Engine, dict[tuple[int, ...], SchemaCheck]] = (
     weakref.WeakKeyDictionary()
 )
@@ -130,10 +135,11 @@ def schema_check(
 ) -> SchemaCheck:
     """The (shared) check of the tables of ``mapper``'s registry on ``engine``."""
     also = tuple(extra)
-    tables = _tables.get((mapper, also))
-    if tables is None:
-        tables = _tables[mapper, also] = _userstore_tables(mapper, also)
-    key = tuple(id(table) for table in tables)
+    found_tables = _tables.get((mapper, also))
+    if found_tables is None:
+        tables = _userstore_tables(mapper, also)
+        found_tables = _tables[mapper, also] = (tables, tuple(id(table) for table in tables))
+    tables, key = found_tables
     checks = _checks.get(engine)
     if checks is None:
         checks = _checks[engine] = {}
@@ -143,7 +149,8 @@ def schema_check(
         if any(t.schema is not None or t.name not in _DEFAULT_NAMES for t in tables):
             base = _declarative_base(mapper.class_)
             models = f"{base.__module__}:{base.__qualname__}" if base is not None else "module:Base"
-        found = checks[key] = SchemaCheck(engine, tables, models)
+        url = engine.url.render_as_string(hide_password=True)
+        found = checks[key] = SchemaCheck(url, tables, models)
     return found
 
 
