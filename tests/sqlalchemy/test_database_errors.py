@@ -1,8 +1,9 @@
 """Database errors the contract does not name: ``UserStoreError`` keeping the driver's reason.
 
-An error that is neither a lost connection nor a constraint violation (a table
-older than the model, a value the column's type refuses) says what the database
-said, in its first line, unless that line may quote a stored value.
+An error that is neither a lost connection nor a constraint violation (a write a
+read-only session refuses, a value the column's type refuses) says what the
+database said, in its first line, unless that line may quote a stored value.  A
+table older than the model is found before any such error: ``SchemaOutdated``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import Integer, String
+from sqlalchemy import Integer, String, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from userstore import UserStoreError
+from userstore import SchemaOutdated, UserStoreError
 from userstore_sqlalchemy import GUID, SQLAlchemyBaseUserTableUUID, SQLAlchemyUserDatabase
 
 from ..backends import Backend
@@ -75,21 +76,52 @@ async def older_sessions(engine: AsyncEngine) -> AsyncIterator[async_sessionmake
         yield async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def test_an_untranslated_error_keeps_the_drivers_first_line(
+# what makes a session refuse writes, on each backend
+READ_ONLY = {
+    "sqlite": "PRAGMA query_only = ON",
+    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+}
+
+
+async def test_an_untranslated_error_keeps_the_drivers_first_line(engine: AsyncEngine) -> None:
+    async with created(engine, CurrentBase.metadata):
+        statement = READ_ONLY[engine.dialect.name]
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def read_only(dbapi_connection: Any, record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(statement)
+            cursor.close()
+            dbapi_connection.commit()  # asyncpg's adapter ran it in a transaction
+
+        await engine.dispose()  # new connections, read-only from their start
+        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+            users = SQLAlchemyUserDatabase(session, CurrentUser)
+            assert await users.get_by_email("ada@example.com") is None
+            with pytest.raises(UserStoreError) as write:
+                await users.create({"email": "ada@example.com", "hashed_password": "h"})
+        event.remove(engine.sync_engine, "connect", read_only)
+    error = write.value
+    assert type(error) is UserStoreError
+    message = str(error)
+    assert message.startswith("database error ("), message
+    assert "read" in message.lower(), message  # the database's own reason
+    assert "\n" not in message
+
+
+async def test_a_table_older_than_the_model_is_schema_outdated(
     older_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with older_sessions() as session:
         users = SQLAlchemyUserDatabase(session, CurrentUser)
-        with pytest.raises(UserStoreError) as lookup:
+        with pytest.raises(SchemaOutdated) as lookup:
             await users.get_by_email("ada@example.com")
-        with pytest.raises(UserStoreError) as write:
+        with pytest.raises(SchemaOutdated) as write:
             await users.create({"email": "ada@example.com", "hashed_password": "h"})
     for error in (lookup.value, write.value):
-        assert type(error) is UserStoreError
-        message = str(error)
-        assert message.startswith("database error ("), message
-        assert "email_key" in message, message  # the missing column, as the database names it
-        assert "\n" not in message
+        assert "table 'older_user' has no column email_key" in str(error)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ or answer::
     AccessTokenAlreadyExists     unchanged                    500 (a token collision is a bug)
     AdapterNotFound              unchanged                    500 (a configuration error)
     InvalidURL                   unchanged                    500 (a configuration error)
+    SchemaOutdated               unchanged                    500 (run userstore upgrade)
 
     (*) a subclass of FastAPI Users' exception of that name and of the userstore error
 
@@ -151,6 +152,7 @@ _TRANSLATIONS: dict[type[_errors.UserStoreError], type[_errors.UserStoreError] |
     _errors.AccessTokenAlreadyExists: None,
     _errors.AdapterNotFound: None,
     _errors.InvalidURL: None,
+    _errors.SchemaOutdated: None,
 }
 
 
