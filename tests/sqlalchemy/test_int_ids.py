@@ -127,3 +127,75 @@ async def test_delete_removes_accounts_and_tokens(
         survivor = await users.get(kept_id)
         assert survivor is not None
         assert [a.oauth_name for a in survivor.oauth_accounts] == ["gitlab"]
+
+
+def new_user(models: types.SimpleNamespace, email: str) -> Any:
+    return models.User(email=email, hashed_password="h")
+
+
+@pytest.mark.usefixtures("tables")
+async def test_ids_of_rolled_back_creates_are_not_reused(
+    engine: AsyncEngine, models: types.SimpleNamespace
+) -> None:
+    """Rolled back by the application's own session: whole transactions and savepoints."""
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    handed_out: list[int] = []
+    async with sessions() as session:
+        users = SQLAlchemyUserDatabase(session, models.User, models.OAuthAccount)
+        # the first user ever, created by the adapter inside the application's transaction
+        await session.begin()
+        handed_out.append(
+            (await users.create({"email": "a@example.com", "hashed_password": "h"})).id
+        )
+        await session.rollback()
+        kept = await users.create({"email": "kept@example.com", "hashed_password": "h"})
+        handed_out.append(kept.id)
+        # the application's own object, flushed, then rolled back
+        mine = new_user(models, "b@example.com")
+        session.add(mine)
+        await session.flush()
+        handed_out.append(mine.id)
+        await session.rollback()
+        # a savepoint rolled back inside a transaction that goes on and commits
+        async with session.begin():
+            savepoint = await session.begin_nested()
+            lost = await users.create({"email": "c@example.com", "hashed_password": "h"})
+            handed_out.append(lost.id)
+            await savepoint.rollback()
+            inner = new_user(models, "d@example.com")
+            session.add(inner)
+            await session.flush()
+            handed_out.append(inner.id)
+        # a savepoint rolled back, then the whole transaction
+        await session.begin()
+        savepoint = await session.begin_nested()
+        lost = await users.create({"email": "e@example.com", "hashed_password": "h"})
+        handed_out.append(lost.id)
+        await savepoint.rollback()
+        lost = await users.create({"email": "f@example.com", "hashed_password": "h"})
+        handed_out.append(lost.id)
+        await session.rollback()
+        handed_out.append(
+            (await users.create({"email": "g@example.com", "hashed_password": "h"})).id
+        )
+    assert handed_out == sorted(set(handed_out)), f"an id was handed out twice: {handed_out}"
+    async with sessions() as session:
+        users = SQLAlchemyUserDatabase(session, models.User, models.OAuthAccount)
+        emails = {u.email for u in [await users.get(i) for i in handed_out] if u is not None}
+        assert emails == {"kept@example.com", "d@example.com", "g@example.com"}
+
+
+@pytest.mark.usefixtures("tables")
+async def test_ids_of_deleted_users_are_not_reused(
+    engine: AsyncEngine, models: types.SimpleNamespace
+) -> None:
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessions() as session:
+        users = SQLAlchemyUserDatabase(session, models.User, models.OAuthAccount)
+        first = await users.create({"email": "first@example.com", "hashed_password": "h"})
+        last = await users.create({"email": "last@example.com", "hashed_password": "h"})
+        await users.delete(last)
+        mine = new_user(models, "mine@example.com")
+        session.add(mine)
+        await session.commit()
+        assert first.id < last.id < mine.id

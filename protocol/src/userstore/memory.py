@@ -109,9 +109,30 @@ class _State:
     accounts: dict[Any, dict[str, Any]] = dataclasses.field(default_factory=dict)
     account_by_link: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    next_link: int = 1
+
+
+@dataclasses.dataclass
+class _IntIds:
+    """The next integer user and account ids.
+
+    Kept beside the state, not in it: a transaction that rolls back gives no id
+    back, so an id once handed out is never handed out again (as on PostgreSQL
+    and MariaDB, whose counters are not transactional).
+    """
+
     next_user_id: int = 1
     next_account_id: int = 1
-    next_link: int = 1
+
+    def user_id(self) -> int:
+        """Hand out the next user id."""
+        self.next_user_id += 1
+        return self.next_user_id - 1
+
+    def account_id(self) -> int:
+        """Hand out the next OAuth-account id."""
+        self.next_account_id += 1
+        return self.next_account_id - 1
 
 
 class MemoryStore(Store):
@@ -142,6 +163,7 @@ class MemoryStore(Store):
             [dataclasses.replace(id_rule(id_type), name="user_id", required=True, writable=True)]
         )
         self._state = _State()
+        self._int_ids = _IntIds()
         self._lock = asyncio.Lock()
         self.round_trips = 0
         """How many times the state was read or written (each is one 'statement')."""
@@ -162,6 +184,7 @@ class MemoryStore(Store):
         """Forget everything stored."""
         async with self._lock:
             self._state = _State()
+            self._int_ids = _IntIds()
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -341,13 +364,13 @@ class MemoryUserDatabase(BaseUserDatabase[MemoryUser, Any]):
             key = email_key(data["email"])
             if key in state.user_by_key or data.get("id") in state.users:
                 raise UserAlreadyExists("a user with this email already exists")
-            row = self._new_row(state, data)
+            row = self._new_row(data)
             row["email_key"] = key
             state.users[row["id"]] = row
             state.user_by_key[key] = row["id"]
             return _user_object(state, row)
 
-    def _new_row(self, state: _State, data: dict[str, Any]) -> dict[str, Any]:
+    def _new_row(self, data: dict[str, Any]) -> dict[str, Any]:
         row = {**_USER_DEFAULTS, **dict.fromkeys(self._schema.rules), **data}
         for name in _USER_DEFAULTS:
             row[name] = data.get(name, _USER_DEFAULTS[name])
@@ -355,9 +378,7 @@ class MemoryUserDatabase(BaseUserDatabase[MemoryUser, Any]):
             if self._id_type == "uuid":
                 row["id"] = uuid.uuid4()
             else:
-                row["id"] = state.next_user_id
-        if self._id_type == "int":
-            state.next_user_id = max(state.next_user_id, row["id"]) + 1
+                row["id"] = self._session.store._int_ids.user_id()
         return row
 
     async def update(self, user: MemoryUser, update_dict: dict[str, Any]) -> MemoryUser:
@@ -412,9 +433,7 @@ class MemoryUserDatabase(BaseUserDatabase[MemoryUser, Any]):
                 if self._id_type == "uuid":
                     row["id"] = uuid.uuid4()
                 else:
-                    row["id"] = state.next_account_id
-            if self._id_type == "int":
-                state.next_account_id = max(state.next_account_id, row["id"]) + 1
+                    row["id"] = self._session.store._int_ids.account_id()
             state.accounts[row["id"]] = row
             state.account_by_link[link] = row["id"]
         user.oauth_accounts = [*user.oauth_accounts, _account_object(row)]

@@ -117,17 +117,68 @@ async def case_int_ids(ctx: CaseContext) -> None:
 @case(2, "integer ids are picked by the store and never handed out again", id_type="int")
 async def case_int_ids_not_reused(ctx: CaseContext) -> None:
     async with ctx.session() as s:
-        await s.users.create(ctx.user("first@example.com"))
+        first = await s.users.create(ctx.user("first@example.com"))
+        first = await s.users.add_oauth_account(first, ctx.account("github"))
+        first = await s.users.add_oauth_account(first, ctx.account("gitlab"))
+        unlinked = first.oauth_accounts[-1]
+        first = await s.users.remove_oauth_account(first, unlinked)
         last = await s.users.create(ctx.user("last@example.com"))
+        last = await s.users.add_oauth_account(last, ctx.account("google"))
+        cascaded = last.oauth_accounts[0]
         await s.users.delete(last)
         after = await s.users.create(ctx.user("after@example.com"))
+        after = await s.users.add_oauth_account(after, ctx.account("gitlab"))
         ctx.observe(f"deleted id {last.id}, next id {after.id}")
         ctx.expect(after.id > last.id, f"a deleted id came back: {after.id} after {last.id}")
+        account = after.oauth_accounts[0].id
+        ctx.expect(
+            account > cascaded.id > unlinked.id,
+            f"account ids {unlinked.id} (unlinked), {cascaded.id} (deleted with its user), "
+            f"then {account}",
+        )
         exc = await ctx.expect_raises(
             InvalidUserData, s.users.create(ctx.user("given@example.com", id=after.id + 5)), "id"
         )
         ctx.expect_equal(getattr(exc, "field", None), "id", "InvalidUserData.field")
         ctx.expect_equal(await s.users.get_by_email("given@example.com"), None, "nothing written")
+
+
+class _RolledBack(Exception):
+    """Raised by a case to make its transaction block roll back."""
+
+
+@case(
+    2,
+    "an integer id handed out in a transaction that rolled back is not handed out again",
+    id_type="int",
+)
+async def case_int_ids_not_reused_after_rollback(ctx: CaseContext) -> None:
+    async with ctx.session() as s:
+        lost: list[tuple[Any, Any]] = []  # (user id, account id) handed out, then rolled back
+        for n in range(2):  # the first one on empty tables
+            try:
+                async with s.transaction():
+                    user = await s.users.create(ctx.user(f"lost-{n}@example.com"))
+                    user = await s.users.add_oauth_account(user, ctx.account(account_id=f"{n}"))
+                    lost.append((user.id, user.oauth_accounts[0].id))
+                    raise _RolledBack
+            except _RolledBack:
+                pass
+            kept = await s.users.create(ctx.user(f"kept-{n}@example.com"))
+            kept = await s.users.add_oauth_account(kept, ctx.account(account_id=f"{n}"))
+            ctx.observe(f"rolled back {lost[-1]}, next {(kept.id, kept.oauth_accounts[0].id)}")
+            ctx.expect(
+                kept.id > lost[-1][0],
+                f"the rolled-back user id {lost[-1][0]} was handed out again ({kept.id})",
+            )
+            ctx.expect(
+                kept.oauth_accounts[0].id > lost[-1][1],
+                f"the rolled-back account id {lost[-1][1]} was handed out again "
+                f"({kept.oauth_accounts[0].id})",
+            )
+    async with ctx.session() as s:
+        for user_id, _ in lost:
+            ctx.expect_equal(await s.users.get(user_id), None, "a rolled-back id names no user")
 
 
 @case(2, "get() of a value that is no valid UUID id returns None; a UUID string finds")
