@@ -128,6 +128,7 @@ async def test_counters_of_tables_first_written_in_the_rolled_back_transaction(
                         "access_token": "t",
                     },
                 )
+                lost_account_id = lost.oauth_accounts[0].id  # the rollback unlinks it
                 raise RolledBack
         kept = await s.users.create(user("kept@example.com"))
         counters = await s.session.execute(  # type: ignore[attr-defined]
@@ -137,7 +138,7 @@ async def test_counters_of_tables_first_written_in_the_rolled_back_transaction(
     assert kept.id > lost.id
     assert dict(counters.all()) == {
         store.models.user.__table__.name: kept.id,
-        store.models.oauth_account.__table__.name: lost.oauth_accounts[0].id,  # type: ignore[union-attr]
+        store.models.oauth_account.__table__.name: lost_account_id,  # type: ignore[union-attr]
     }
 
 
