@@ -2,9 +2,10 @@
 
 FastAPI Users' SQLAlchemy tutorial with the imports changed to userstore's:
 registration, password login with database-backed tokens (``DatabaseStrategy``),
-the users routes, models ready for OAuth, and userstore's FastAPI Users
-integration (duplicate emails that race past the manager's lookup give 400, an
-OAuth account linked to someone else gives 400, never a 500).
+the users routes and models ready for OAuth.  Duplicate emails that race past the
+manager's lookup give 400, an OAuth account linked to someone else gives 400,
+never a 500, with nothing wired for it; ``add_exception_handlers`` only adds a 503
+for a database that is down and a 422 for invalid data.
 
 Run it from the repository root::
 
@@ -42,7 +43,7 @@ from httpx_oauth.clients.github import GitHubOAuth2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, relationship
 
-from userstore.fastapi_users import FastAPIUsersDatabase, add_exception_handlers
+from userstore.fastapi_users import add_exception_handlers
 from userstore_sqlalchemy import (
     SQLAlchemyBaseOAuthAccountTableUUID,
     SQLAlchemyBaseUserTableUUID,
@@ -102,8 +103,8 @@ async def get_async_session() -> AsyncIterator[AsyncSession]:
 
 async def get_user_db(
     session: Annotated[AsyncSession, Depends(get_async_session)],
-) -> AsyncIterator[FastAPIUsersDatabase[User, uuid.UUID]]:
-    yield FastAPIUsersDatabase(SQLAlchemyUserDatabase(session, User, OAuthAccount))
+) -> AsyncIterator[SQLAlchemyUserDatabase[User, uuid.UUID]]:
+    yield SQLAlchemyUserDatabase(session, User, OAuthAccount)
 
 
 async def get_access_token_db(
@@ -121,7 +122,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
 
 
 async def get_user_manager(
-    user_db: Annotated[FastAPIUsersDatabase[User, uuid.UUID], Depends(get_user_db)],
+    user_db: Annotated[SQLAlchemyUserDatabase[User, uuid.UUID], Depends(get_user_db)],
 ) -> AsyncIterator[UserManager]:
     yield UserManager(user_db)  # FastAPI Users' default password hashing (argon2)
 
