@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import secrets
 from collections.abc import Coroutine, Iterator
@@ -76,6 +77,28 @@ class Backend:
     """The server's URL the run's database was made from (for the driver backends)."""
 
 
+def unconfigured(name: str) -> str | None:
+    """Why backend ``name`` has no server to run on at all, or ``None`` if it may have one.
+
+    No variable names a server and no Docker engine answers (for a driver
+    backend: neither its own variable nor its server's).  A configured server
+    that cannot be used is found later, when the backend is resolved.
+    """
+    if name == "sqlite":
+        return None
+    driver = DRIVER_BACKENDS.get(name)
+    variable = driver.variable if driver else SERVER_BACKENDS[name]
+    if os.environ.get(variable):
+        return None
+    if driver is not None:
+        why = unconfigured(driver.server)
+        return None if why is None else f"{variable} is not set and {driver.server}: {why}"
+    if _docker_answers():
+        return None
+    return f"{variable} is not set and no Docker engine answers"
+
+
+@functools.cache
 def _docker_answers() -> bool:
     try:
         from testcontainers.core.docker_client import DockerClient

@@ -22,6 +22,7 @@ from .backends import (
     Backend,
     required_backends,
     resolve,
+    unconfigured,
 )
 
 BACKEND_PARAMS = [pytest.param(name, marks=pytest.mark.backend(name)) for name in MAIN_BACKENDS]
@@ -81,16 +82,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    wanted = config.getoption("--backend")
-    if not wanted:
-        return
+    """Keep the ``--backend`` ones; leave out those of backends with no server configured.
+
+    A backend that is not required and has no server at all (no variable, no
+    Docker engine) is reported once, in the summary, instead of as one skip per test.
+    """
+    wanted = set(config.getoption("--backend") or ())
+    required = required_backends()
+    missing = {
+        name: why
+        for name in ALL_BACKENDS
+        if name not in required and (why := unconfigured(name)) is not None
+    }
     keep, drop = [], []
+    left_out: dict[str, int] = {}
     for item in items:
         names = {m.args[0] for m in item.iter_markers("backend")} or {"memory"}
-        (keep if names & set(wanted) else drop).append(item)
+        if wanted and not names & wanted:
+            drop.append(item)
+        elif names <= set(missing):
+            drop.append(item)
+            for name in names:
+                left_out[name] = left_out.get(name, 0) + 1
+        else:
+            keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    config.stash[_LEFT_OUT] = {name: (n, missing[name]) for name, n in left_out.items()}
+
+
+_LEFT_OUT = pytest.StashKey[dict[str, tuple[int, str]]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """One line per backend whose tests did not run, and why."""
+    for name, (count, why) in sorted(config.stash.get(_LEFT_OUT, {}).items()):
+        terminalreporter.write_line(
+            f"backend {name}: {count} tests not run, no server ({why}); "
+            "USERSTORE_REQUIRE_BACKENDS makes that an error"
+        )
 
 
 def _forbid_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
