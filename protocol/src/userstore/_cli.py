@@ -74,7 +74,7 @@ from ._errors import (
     UserNotFound,
     UserStoreError,
 )
-from ._registry import available_adapters, connect, load_adapter, url_scheme
+from ._registry import available_adapters, connect, url_scheme
 from ._store import SchemaConflict, Store, StoreSession
 
 __all__ = ["hide_password", "main", "parse_duration", "user_record"]
@@ -517,12 +517,10 @@ class _Progress:
 
 
 def _harness(url: str) -> Any:
-    scheme = _check_url(url)
-    adapter = load_adapter(scheme)
-    make = getattr(adapter, "harness", None)
-    if make is None:
-        raise CommandError(f"the adapter for {scheme!r} provides no conformance harness")
-    return make(url)
+    from .testing import harness_for
+
+    _check_url(url)
+    return harness_for(url)
 
 
 async def _check(args: argparse.Namespace) -> int:

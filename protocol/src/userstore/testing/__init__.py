@@ -7,6 +7,7 @@ from plain asyncio code with :func:`run_suite`, which returns one
 """
 
 from . import _cases as _cases
+from ._discovery import harness_for
 from ._harness import Harness, MemoryHarness, StatementCount
 from ._suite import CASES, Case, CaseContext, CaseResult, ContractViolation, run_case, run_suite
 
@@ -19,6 +20,7 @@ __all__ = [
     "Harness",
     "MemoryHarness",
     "StatementCount",
+    "harness_for",
     "run_case",
     "run_suite",
 ]
