@@ -55,6 +55,7 @@ EXPECTED = {
 }
 
 TESTING_EXPECTED = {
+    "harness_for",
     "CASES",
     "Case",
     "CaseContext",

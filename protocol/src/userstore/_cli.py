@@ -533,7 +533,7 @@ async def _check(args: argparse.Namespace) -> int:
             pass
     except Exception as error:
         raise _connect_failure(error, url) from error
-    scratch = getattr(harness, "scratch_description", "a fresh in-memory store per rule")
+    scratch = harness.scratch_description
     if not args.json:
         print(f"userstore check {shown}")
         print(f"scratch: {scratch}; the application's tables are not touched")

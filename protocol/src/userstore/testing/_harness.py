@@ -34,6 +34,9 @@ class Harness(ABC):
 
     name: str = "adapter"
 
+    scratch_description: str = "a fresh store per case"
+    """Where the suite's stores live, as ``userstore check`` reports it."""
+
     @abstractmethod
     def open_store(
         self, *, id_type: IdType = "uuid", token_digest: bool = False
@@ -57,6 +60,11 @@ class MemoryHarness(Harness):
     """The harness of the in-memory reference adapter."""
 
     name = "memory"
+    scratch_description = "a fresh in-memory store per rule"
+
+    def __init__(self, url: str = "memory://") -> None:
+        """Make the harness; ``url`` (``memory://``) is accepted for the entry point's sake."""
+        self.url = url
 
     @asynccontextmanager
     async def open_store(
