@@ -31,6 +31,7 @@ are looked up once, at the first such error after FastAPI Users was imported;
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any, Self
 
@@ -49,6 +50,7 @@ __all__ = [
 
 
 _FRAMEWORK = "fastapi_users"
+_INTEGRATION = "userstore.fastapi_users"
 _framework_classes: dict[type[Any], type[Any]] | None = None
 
 
@@ -57,16 +59,18 @@ def _framework_class(cls: type[Any]) -> type[Any]:
 
     Only a process that imported FastAPI Users can catch its exceptions, so the
     integration is imported (once) only then; until then this is a dict lookup.
+    The integration is loaded by name, like an entry point: it builds on this
+    module, and this module only looks its classes up.
     """
     global _framework_classes
     if _framework_classes is None:
         if _FRAMEWORK not in sys.modules:
             return cls
         try:
-            from .fastapi_users import _ERROR_CLASSES
+            integration = importlib.import_module(_INTEGRATION)
         except ImportError:  # FastAPI Users half-imported (an error raised during its import)
             return cls
-        _framework_classes = _ERROR_CLASSES
+        _framework_classes = integration._ERROR_CLASSES
     return _framework_classes.get(cls, cls)
 
 

@@ -36,6 +36,9 @@ from sqlalchemy.orm import Mapper
 
 from userstore import SchemaOutdated
 
+from ._token_tables import SQLAlchemyBaseAccessTokenTable
+from .models import SQLAlchemyBaseOAuthAccountTable, SQLAlchemyBaseUserTable
+
 __all__ = ["SchemaCheck", "schema_check", "schema_problems"]
 
 _DEFAULT_NAMES = ("user", "oauth_account", "accesstoken")
@@ -61,9 +64,6 @@ class Problem:
 
 def _userstore_tables(mapper: Mapper[Any], extra: Iterable[type[Any] | None]) -> tuple[Table, ...]:
     """The tables of userstore's mixins in ``mapper``'s registry, and those of ``extra``."""
-    from .access_token import SQLAlchemyBaseAccessTokenTable
-    from .models import SQLAlchemyBaseOAuthAccountTable, SQLAlchemyBaseUserTable
-
     mixins = (
         SQLAlchemyBaseUserTable,
         SQLAlchemyBaseOAuthAccountTable,
