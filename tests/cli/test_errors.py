@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from userstore import InvalidURL
-from userstore._cli import _explain
+from userstore._cli._main import _explain
 
 from ..backends import Backend
 from ..conftest import backend_url

@@ -18,7 +18,8 @@ from typing import IO
 
 import pytest
 
-from userstore._cli import _Progress, hide_password, parse_duration
+from userstore._cli import hide_password, parse_duration
+from userstore._cli._output import _Progress
 
 from .conftest import run_userstore
 
