@@ -14,7 +14,14 @@ from typing import Any, ClassVar, Protocol
 from ._errors import AdapterNotFound
 from ._store import Store
 
-__all__ = ["ENTRY_POINT_GROUP", "Adapter", "available_adapters", "connect", "register"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Adapter",
+    "available_adapters",
+    "connect",
+    "default_url",
+    "register",
+]
 
 ENTRY_POINT_GROUP = "userstore.adapters"
 
@@ -26,7 +33,13 @@ _loaded: dict[str, type[Adapter]] = {}
 
 
 class Adapter(Protocol):
-    """What an entry point of ``userstore.adapters`` names."""
+    """What an entry point of ``userstore.adapters`` names.
+
+    Optional: a class attribute ``default_url: ClassVar[str]``, the store tools
+    use when they are given no URL (the ``userstore`` command, when neither
+    ``--url`` nor ``$USERSTORE_URL``/``$DATABASE_URL`` names one; see
+    :func:`default_url`).  An adapter without it offers no default.
+    """
 
     schemes: ClassVar[tuple[str, ...]]
     """The URL schemes served, without ``+driver`` (``("postgresql",)``, say)."""
@@ -102,3 +115,16 @@ def connect(url: str, **options: Any) -> Store:
     part that is wrong for a URL or option the adapter cannot use.
     """
     return load_adapter(url_scheme(url)).connect(url, **options)
+
+
+def default_url() -> str | None:
+    """The ``default_url`` of the first installed adapter that declares one, or None.
+
+    Adapters are tried in the order of :func:`available_adapters` (by scheme);
+    each one tried is imported.
+    """
+    for scheme in available_adapters():
+        found: object = getattr(load_adapter(scheme), "default_url", None)
+        if isinstance(found, str) and found:
+            return found
+    return None

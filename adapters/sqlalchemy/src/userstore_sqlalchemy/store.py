@@ -645,6 +645,8 @@ class SQLAlchemyAdapter:
     """The entry point of ``sqlite``, ``postgresql``, ``mysql`` and ``mariadb`` URLs."""
 
     schemes: ClassVar[tuple[str, ...]] = ("sqlite", "postgresql", "mysql", "mariadb")
+    default_url: ClassVar[str] = "sqlite:///userstore.db"
+    """The store tools use when given no URL: the SQLite file userstore.db here."""
 
     @classmethod
     def connect(cls, url: str, **options: Any) -> SQLAlchemyStore:

@@ -19,12 +19,12 @@ from .._errors import (
     StoreUnavailable,
 )
 from .._registry import connect, url_scheme
+from .._registry import default_url as adapter_default_url
 from .._store import Store, StoreSession
 
 __all__ = [
     "CANNOT",
     "CommandError",
-    "DEFAULT_URL",
     "INTERRUPTED",
     "NO",
     "OK",
@@ -34,19 +34,26 @@ __all__ = [
 ]
 
 
-DEFAULT_URL = "sqlite:///userstore.db"
-
 URL_VARIABLES = ("USERSTORE_URL", "DATABASE_URL")
-"""Where ``--url`` comes from when it is not given, in order, before :data:`DEFAULT_URL`."""
+"""Where ``--url`` comes from when it is not given, in order, before an adapter's default."""
 
 
 def default_url() -> str:
-    """``$USERSTORE_URL``, else ``$DATABASE_URL``, else the SQLite file ``userstore.db``."""
+    """``$USERSTORE_URL``, else ``$DATABASE_URL``, else the default of an installed adapter.
+
+    userstore-sqlalchemy's default is the SQLite file ``userstore.db`` in the
+    current directory.
+    """
     for name in URL_VARIABLES:
         value = os.environ.get(name, "").strip()
         if value:
             return value
-    return DEFAULT_URL
+    found = adapter_default_url()
+    if found is None:
+        raise CommandError(
+            "no store URL: pass --url or set $USERSTORE_URL (no installed adapter has a default)"
+        )
+    return found
 
 
 def _plural(count: int, singular: str, plural: str | None = None) -> str:

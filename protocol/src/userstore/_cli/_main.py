@@ -50,34 +50,42 @@ def _explain(error: BaseException, args: argparse.Namespace) -> CommandError:
     return CommandError(f"{type(error).__name__}: {text}" if text else type(error).__name__)
 
 
-def _ignore_late_loop_callbacks(hook: Any) -> Callable[[threading.ExceptHookArgs], None]:
-    """Wrap ``threading.excepthook`` to drop callbacks that arrive after the loop closed.
+_THREAD_GRACE = 5.0
+"""How long (seconds) a command waits, before its loop closes, for driver threads to end."""
 
-    A driver's worker thread may finish an operation after ``asyncio.run`` has
-    closed its loop (aiosqlite does, when it stops after a failed connect); the
-    result has no one left to read it, and its "Event loop is closed" traceback
-    would break the one-line error.
+
+async def _until_threads_end(
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace
+) -> int:
+    """Run the command, then wait for the driver threads it started to end, loop still open.
+
+    A driver's worker thread can hand a result to the loop after the command is
+    done: aiosqlite, after a failed connect, queues its thread's shutdown with
+    a future nobody awaits.  Were the loop closed by then, the thread's
+    ``call_soon_threadsafe`` would raise "Event loop is closed" and print a
+    traceback after the one-line error.  Waiting here (the store is closed by
+    now, so every such thread is ending) lets the result land on an open loop.
     """
-
-    def excepthook(args: threading.ExceptHookArgs) -> None:
-        late = isinstance(args.exc_value, RuntimeError) and str(args.exc_value) == (
-            "Event loop is closed"
-        )
-        if not late:
-            hook(args)
-
-    return excepthook
+    before = set(threading.enumerate())
+    try:
+        return await run(args)
+    finally:
+        loop = asyncio.get_running_loop()
+        await loop.shutdown_default_executor()  # its idle workers are no driver's threads
+        started = [t for t in threading.enumerate() if t not in before]
+        deadline = loop.time() + _THREAD_GRACE
+        while any(t.is_alive() for t in started) and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)  # a thread's end is no event a coroutine can await
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``userstore`` command with ``argv`` (default ``sys.argv[1:]``); return its status."""
     args = _parser().parse_args(argv)
-    if getattr(args, "url", "") is None:
-        args.url = default_url()
-    threading.excepthook = _ignore_late_loop_callbacks(threading.excepthook)
     run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
     try:
-        return asyncio.run(run(args))
+        if getattr(args, "url", "") is None:
+            args.url = default_url()
+        return asyncio.run(_until_threads_end(run, args))
     except KeyboardInterrupt:
         print("\nuserstore: interrupted", file=sys.stderr)
         return INTERRUPTED

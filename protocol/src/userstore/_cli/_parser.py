@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 from .._registry import available_adapters
 from ._check import _check
-from ._common import CANNOT, DEFAULT_URL, OK, _age, _positive
+from ._common import CANNOT, OK, _age, _positive
 from ._schema import _init, _upgrade
 from ._tokens import _tokens_purge
 from ._users import _users_create, _users_delete, _users_list, _users_show, _users_update
@@ -61,8 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     database.add_argument(
         "--url",
         default=None,
-        help="the store's URL (default: $USERSTORE_URL, else $DATABASE_URL, else "
-        f"{DEFAULT_URL}, a file in the current directory)",
+        help="the store's URL (default: $USERSTORE_URL, else $DATABASE_URL, else the "
+        "installed adapter's default: sqlite:///userstore.db with userstore-sqlalchemy)",
     )
     database.add_argument("--json", action="store_true", help="print one JSON document")
     models = _Parser(add_help=False)
