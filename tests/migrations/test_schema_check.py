@@ -143,4 +143,4 @@ async def test_a_userstore_schema_is_checked_once_per_engine(
         async with async_sessionmaker(engine)() as session:
             users = SQLAlchemyUserDatabase(session, models.User, models.OAuthAccount)
             assert await users.get_by_email("ada@example.com") is None
-            assert users._unit.schema.verified
+            assert users._runner.schema.verified

@@ -20,7 +20,7 @@ from userstore_sqlalchemy import (
     SQLAlchemyUserDatabase,
     build_models,
 )
-from userstore_sqlalchemy._unit import install_shim
+from userstore_sqlalchemy._runner import install_shim
 from userstore_sqlalchemy.engine import async_url, create_engine
 
 from ..backends import Backend

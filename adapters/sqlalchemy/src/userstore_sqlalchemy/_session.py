@@ -25,15 +25,10 @@ from userstore import (
 )
 
 from ._no_tokens import NoAccessTokenModel
+from ._runner import SessionRunner
+from ._snapshots import Snapshot, clean_objects, restore, snapshot
 from ._store_models import StoreModels
-from ._unit import (
-    Snapshot,
-    Unit,
-    clean_objects,
-    raise_translated,
-    restore,
-    snapshot,
-)
+from ._translate import raise_translated
 from .access_token import SQLAlchemyAccessTokenDatabase
 from .users import SQLAlchemyUserDatabase
 
@@ -80,7 +75,7 @@ class SQLAlchemyStoreSession(StoreSession):
         before the block, or when the block first loaded it (for a SAVEPOINT, the
         values of the enclosing block at that point).
         """
-        unit = self.users._unit
+        unit = self.users._runner
         nested = unit.in_caller_transaction()
         try:
             if nested:
@@ -156,7 +151,7 @@ class SQLAlchemyStoreSession(StoreSession):
                     attributes.set_committed_value(obj, key, kept)
 
     async def _fail(
-        self, unit: Unit, error: Exception, *, rollback: bool = True, doom: bool = False
+        self, unit: SessionRunner, error: Exception, *, rollback: bool = True, doom: bool = False
     ) -> NoReturn:
         """Raise the contract's error for ``error``, after rolling the session back.
 

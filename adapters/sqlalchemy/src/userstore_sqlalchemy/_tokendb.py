@@ -25,7 +25,8 @@ from userstore import (
 )
 
 from ._rules import id_kind, int_range, model_schema
-from ._unit import ErrorMap, Unit, retry_conflicts
+from ._runner import SessionRunner, retry_conflicts
+from ._translate import ErrorMap
 from .types import now_utc
 
 __all__ = ["SQLAlchemyAccessTokenDatabase"]
@@ -94,7 +95,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         self.access_token_table = access_token_table
         self.token_digest = token_digest
         self._model = _token_model(access_token_table)
-        self._unit = Unit(session, class_mapper(access_token_table))
+        self._runner = SessionRunner(session, class_mapper(access_token_table))
         self._table = class_mapper(access_token_table).local_table
 
     def _stored(self, token: str) -> str:
@@ -121,7 +122,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         def run(session: Session) -> Any:
             return session.execute(statement, params).scalar_one_or_none()
 
-        found = await self._unit.lookup(run)
+        found = await self._runner.lookup(run)
         return self._hand_out(found, clear) if found is not None else None
 
     @retry_conflicts
@@ -133,7 +134,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         data.setdefault("created_at", now_utc())
         self._release_held(data["token"])
         token = self.access_token_table(**data)
-        async with self._unit.write(_TOKEN_ERRORS, keep=[token], table=self._table):
+        async with self._runner.write(_TOKEN_ERRORS, keep=[token], table=self._table):
             self.session.add(token)
             await self.session.flush()
             self._hand_out(token, clear)
@@ -161,7 +162,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
             raise InvalidUserData("token", "cannot be changed; create a new token")
         table: Any = self.access_token_table
         stored = self._stored(cast(Any, access_token).token)
-        async with self._unit.write(_TOKEN_ERRORS, keep=[access_token], table=self._table):
+        async with self._runner.write(_TOKEN_ERRORS, keep=[access_token], table=self._table):
             if data:
                 result = await self.session.execute(
                     update(table).where(table.token == stored).values(**data),
@@ -181,7 +182,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         """Delete the token (one DELETE, then COMMIT); a no-op if it is gone."""
         table: Any = self.access_token_table
         stored = self._stored(cast(Any, access_token).token)
-        async with self._unit.write(_TOKEN_ERRORS, table=self._table):
+        async with self._runner.write(_TOKEN_ERRORS, table=self._table):
             await self.session.execute(
                 delete(table).where(table.token == stored),
                 execution_options={"synchronize_session": False},
@@ -228,12 +229,12 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         if older_than is not None:
             cutoff = check_aware_datetime("older_than", older_than)
             statement = statement.where(table.created_at < cutoff)
-        async with self._unit.read():
+        async with self._runner.read():
             result = await self.session.execute(statement)
             return int(result.scalar_one())
 
     async def _delete_where(self, condition: Any) -> int:
-        async with self._unit.write(_TOKEN_ERRORS, table=self._table):
+        async with self._runner.write(_TOKEN_ERRORS, table=self._table):
             result = await self.session.execute(
                 delete(self.access_token_table).where(condition),
                 execution_options={"synchronize_session": False},

@@ -14,7 +14,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from userstore import InvalidURL
 
 from ._pool import FairAsyncQueuePool
-from ._unit import install_shim
+from ._runner import install_shim
 from .dialects import shim_for
 
 __all__ = ["async_url", "create_engine"]

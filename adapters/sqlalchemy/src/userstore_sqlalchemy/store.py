@@ -34,9 +34,7 @@ from ._rules import id_kind
 from ._schema_check import CREATE, UPGRADE, fix_text, schema_check, schema_problems
 from ._session import SQLAlchemyStoreSession
 from ._store_models import DefaultModels, StoreModels, build_models, discover_models
-from ._unit import (
-    connect_error,
-)
+from ._translate import connect_error
 from .dialects import shim_for
 from .engine import create_engine
 

@@ -38,7 +38,8 @@ from userstore import (
 )
 
 from ._rules import id_kind, int_range, model_schema
-from ._unit import ErrorMap, Unit, retry_conflicts
+from ._runner import SessionRunner, retry_conflicts
+from ._translate import ErrorMap
 
 __all__ = ["SQLAlchemyUserDatabase"]
 
@@ -199,7 +200,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         self.user_table = user_table
         self.oauth_account_table = oauth_account_table
         self._model = _model(user_table, oauth_account_table)
-        self._unit = Unit(session, class_mapper(user_table), (oauth_account_table,))
+        self._runner = SessionRunner(session, class_mapper(user_table), (oauth_account_table,))
         self._user_table = class_mapper(user_table).local_table
         self._account_table = (
             inspect(oauth_account_table).local_table if oauth_account_table is not None else None
@@ -259,7 +260,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
             accounts = getattr(user, self._model.accounts_key)
             statement = statement.outerjoin(accounts).options(contains_eager(accounts))
         statement = statement.order_by(rows.c[pk.key]).execution_options(populate_existing=True)
-        async with self._unit.read():
+        async with self._runner.read():
             result = await self.session.execute(statement)
             users: list[UP] = list(result.unique().scalars().all())
         for found in users:
@@ -271,7 +272,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
             found: UP | None = session.execute(statement, params).unique().scalar_one_or_none()
             return found
 
-        user = await self._unit.lookup(run)
+        user = await self._runner.lookup(run)
         if user is not None:
             self._order_accounts(user)
         return user
@@ -289,10 +290,10 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
     async def create(self, create_dict: dict[str, Any]) -> UP:
         """Insert a user (one INSERT, then COMMIT); ``UserAlreadyExists`` if its key is taken."""
         data = self._model.user_schema.validate_create(create_dict)
-        self._unit.refuse_held_key(self.user_table, data.get("id"), UserAlreadyExists)
+        self._runner.refuse_held_key(self.user_table, data.get("id"), UserAlreadyExists)
         user = self.user_table(**data)
         user.email_key = email_key(data["email"])  # type: ignore[attr-defined]
-        async with self._unit.write(_USER_ERRORS, keep=[user], table=self._user_table):
+        async with self._runner.write(_USER_ERRORS, keep=[user], table=self._user_table):
             self.session.add(user)
             await self.session.flush()
             if self._model.accounts_key is not None:
@@ -306,7 +307,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         self._refuse_id_change(data, user)
         if "email" in data:
             data["email_key"] = email_key(data["email"])
-        async with self._unit.write(_USER_ERRORS, keep=[user], table=self._user_table):
+        async with self._runner.write(_USER_ERRORS, keep=[user], table=self._user_table):
             await self._own(user)
             for name, value in data.items():
                 setattr(user, name, value)
@@ -318,7 +319,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
     async def delete(self, user: UP) -> None:
         """Delete the user, its OAuth accounts and access tokens in one transaction."""
         user_id = self._identity(user)
-        async with self._unit.write(_DELETE_ERRORS, table=self._user_table):
+        async with self._runner.write(_DELETE_ERRORS, table=self._user_table):
             for _, column in self._model.cleared_by_hand:
                 await self.session.execute(
                     delete(column.class_).where(column == user_id),
@@ -351,10 +352,10 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         """Link an account (one INSERT, then COMMIT); ``OAuthAccountAlreadyLinked`` if linked."""
         key = self._accounts_key()
         data = self._model.account_schema.validate_create(create_dict)
-        self._unit.refuse_held_key(
+        self._runner.refuse_held_key(
             self.oauth_account_table, data.get("id"), OAuthAccountAlreadyLinked
         )
-        async with self._unit.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_table):
+        async with self._runner.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_table):
             await self._own(user)
             # every field set, the optional ones too: one never set would be expired by a
             # later rollback and then load lazily (I/O) when read
@@ -374,7 +375,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         self._accounts_key()
         data = self._model.account_schema.validate_update(update_dict)
         self._refuse_id_change(data, oauth_account)
-        async with self._unit.write(
+        async with self._runner.write(
             _ACCOUNT_ERRORS, keep=[user, oauth_account], table=self._account_table
         ):
             await self._own(user)
@@ -392,7 +393,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         account_id = self._identity(oauth_account)
         table: Any = self.oauth_account_table
         (pk,) = inspect(table).primary_key
-        async with self._unit.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_table):
+        async with self._runner.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_table):
             await self._own(user)
             await self.session.execute(
                 delete(table).where(pk == account_id).where(table.user_id == self._identity(user)),

@@ -1,4 +1,4 @@
-"""The session machinery the user and token databases share.
+"""How the user and token databases run their statements on the application's session.
 
 - Every connection gets its dialect shim's setup once: through the engine's
   ``connect`` event for connections opened after userstore first saw the engine,
@@ -7,81 +7,67 @@
   they run in a SAVEPOINT so a refused write loses only itself.
 - Objects handed to or returned by a method stay readable without I/O: after a
   commit that expires them (``expire_on_commit=True``) their values are put back
-  as committed, and after an error they get their pre-call values back.
+  as committed, and after an error they get their pre-call values back
+  (:mod:`._snapshots`).
 - A write the server rolled back to end a lock conflict (MySQL's deadlocks) is
   run again, up to three times in all, when it is the whole transaction
   (:func:`retry_conflicts`).
-- Driver and SQLAlchemy errors become the contract's typed errors, here only;
-  a failure to open a connection becomes ``StoreUnavailable`` naming the server
-  (``cannot reach 127.0.0.1:5432 (connection refused)``).
+- Every failure is handed to :mod:`._translate`, the one place where driver and
+  SQLAlchemy errors become the contract's typed errors.
+
+The entry points: :meth:`SessionRunner.lookup` runs one read and translates its
+failure; :meth:`SessionRunner.read` is the same as a block, for reads made of
+several statements; :meth:`SessionRunner.query` runs a function on the sync
+session (inside a lookup or a write); :meth:`SessionRunner.connection` is the
+prepared connection those use; :meth:`SessionRunner.write` runs a write.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
-import dataclasses
 import functools
-import re
-import socket
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar, cast
 
-from sqlalchemy import MetaData, Table, UniqueConstraint, event, inspect
+from sqlalchemy import MetaData, event, inspect
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import Mapper, Session, SessionTransactionOrigin, attributes
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm import Mapper, Session, SessionTransactionOrigin
 
 from userstore import (
-    AccessTokenAlreadyExists,
-    OAuthAccountAlreadyLinked,
     SchemaOutdated,
-    StoreUnavailable,
-    UserAlreadyExists,
-    UserNotFound,
     UserStoreError,
 )
 
 from ._schema_check import schema_check
-from .dialects import DialectShim, Violation, shim_for
+from ._snapshots import clean_objects, restore, snapshot
+from ._translate import (
+    ErrorMap,
+    connect_error,
+    raise_translated,
+    translate,
+)
+from .dialects import DialectShim, shim_for
 
-__all__ = [
-    "ErrorMap",
-    "Snapshot",
-    "Unit",
-    "clean_objects",
-    "connect_error",
-    "install_shim",
-    "restore",
-    "retry_conflicts",
-    "snapshot",
-]
+__all__ = ["SessionRunner", "install_shim", "retry_conflicts"]
+
 
 _PREPARED = "userstore.prepared"
 _UNPREPARED = object()
 _ATTEMPTS = 3
 _RETRYING = contextvars.ContextVar("userstore.retrying", default=False)
+
 T = TypeVar("T")
+
 S = TypeVar("S")
+
 P = ParamSpec("P")
+
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
-# translated errors raised without their cause: the driver's message may quote a value
-_withheld: weakref.WeakSet[BaseException] = weakref.WeakSet()
-
-ErrorMap = dict[str, type[UserStoreError]]
-"""Violation kind (``unique``, ``foreign_key``, ``referenced``) to the error it means here."""
-
-Snapshot = list[tuple[Any, dict[str, Any]]]
-
-_LOST_IN_TRANSACTION = "8s2b"
-"""SQLAlchemy's code of "Can't reconnect until invalid transaction is rolled back"."""
-
-_REFUSALS = (UserAlreadyExists, OAuthAccountAlreadyLinked, AccessTokenAlreadyExists, UserNotFound)
 
 
 def install_shim(engine: Engine) -> DialectShim:
@@ -107,7 +93,7 @@ def install_shim(engine: Engine) -> DialectShim:
     return shim
 
 
-class Unit:
+class SessionRunner:
     """Reads, writes, commits and error translation for one ``AsyncSession``."""
 
     def __init__(
@@ -316,48 +302,8 @@ class Unit:
     def translate(
         self, error: BaseException, errors: ErrorMap, table: Any = None
     ) -> UserStoreError | None:
-        """The contract's error for ``error``, or ``None`` if it is not a database error."""
-        if isinstance(error, UserStoreError):
-            return error
-        if isinstance(error, StaleDataError):
-            return UserNotFound("the row no longer exists")
-        if isinstance(error, sa_exc.TimeoutError):
-            return StoreUnavailable(_pool_exhausted(error))
-        if isinstance(error, sa_exc.DBAPIError):
-            if self.shim.is_unavailable(error):
-                return StoreUnavailable(f"database unavailable ({type(error.orig).__name__})")
-            violation = self.shim.violation(error)
-            if violation is not None:
-                if violation.table is None and table is not None:
-                    violation = dataclasses.replace(violation, table=table.name)
-                return _violation_error(violation, errors, self.metadata)
-            return _database_error(self.shim, error)
-        if isinstance(error, (OSError, asyncio.TimeoutError)):
-            return StoreUnavailable(f"database unavailable ({type(error).__name__})")
-        if isinstance(error, sa_exc.PendingRollbackError) and error.code == _LOST_IN_TRANSACTION:
-            # a call after the connection died inside the caller's transaction
-            return StoreUnavailable("the transaction was lost with its connection")
-        if isinstance(error, sa_exc.SQLAlchemyError):
-            return UserStoreError(f"database error ({type(error).__name__})")
-        return None
-
-
-def _database_error(shim: DialectShim, error: sa_exc.DBAPIError) -> UserStoreError:
-    """``database error (OperationalError: no such column: user.email_key)``.
-
-    The driver's first line is kept where it cannot quote a stored value; else its
-    code alone, and the driver's exception is withheld from the chain too.
-    """
-    kind = type(error.orig).__name__
-    detail = shim.safe_message(error)
-    if detail is not None:
-        return UserStoreError(f"database error ({kind}: {detail})")
-    code = shim.error_code(error)
-    mapped = UserStoreError(
-        f"database error ({kind}, {code})" if code else f"database error ({kind})"
-    )
-    _withheld.add(mapped)
-    return mapped
+        """The contract's error for ``error``: see :func:`._translate.translate`."""
+        return translate(error, errors, self.shim, self.metadata, table)
 
 
 class _Retry(Exception):
@@ -369,7 +315,7 @@ def retry_conflicts(
 ) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
     """Run ``method`` again when its write was rolled back to end a lock conflict.
 
-    :meth:`Unit.write` asks for that, after rolling back and restoring the
+    :meth:`SessionRunner.write` asks for that, after rolling back and restoring the
     objects, only outside a caller's transaction and only inside this wrapper;
     the last attempt raises its error as any other.
     """
@@ -386,179 +332,3 @@ def retry_conflicts(
         return await method(self, *args, **kwargs)
 
     return retrying
-
-
-def connect_error(engine: Engine, error: Exception) -> Exception:
-    """The error to raise when opening a connection to ``engine``'s database failed.
-
-    Network failures and refusals by the server become ``StoreUnavailable`` whose
-    one-line message names the server (``cannot reach db.example:5432 (connection
-    refused)``, ``cannot connect to db.example:5432: password authentication
-    failed for user "app"``); a keyword argument the driver's ``connect()`` refused
-    (a query option of the URL, or ``connect_args``) becomes ``InvalidURL`` naming
-    it; any other error is returned unchanged.
-    """
-    if isinstance(error, UserStoreError):
-        return error
-    shim = shim_for(engine.dialect)
-    url = engine.url
-    if isinstance(error, (OSError, asyncio.TimeoutError)):
-        return StoreUnavailable(shim.cannot_reach(url, _network_reason(error)))
-    if isinstance(error, sa_exc.DBAPIError):
-        orig = error.orig
-        if isinstance(orig, (OSError, asyncio.TimeoutError)):
-            return StoreUnavailable(shim.cannot_reach(url, _network_reason(orig)))
-        if shim.is_unavailable(error):
-            return StoreUnavailable(shim.cannot_reach(url, shim.message(error)))
-        return StoreUnavailable(f"cannot connect to {shim.location(url)}: {shim.message(error)}")
-    option = _rejected_option(error)
-    if option is not None:
-        return shim.unknown_option(engine.dialect, option)
-    if type(error).__module__.partition(".")[0] in shim.driver_packages:
-        # SQLAlchemy 2.0 lets some driver errors out of connect() unwrapped (asyncpg's
-        # InvalidCatalogNameError, InvalidPasswordError): a refusal all the same
-        return StoreUnavailable(f"cannot connect to {shim.location(url)}: {error}")
-    return error
-
-
-_REJECTED_KEYWORD = re.compile(
-    r"unexpected keyword argument '([^']+)'|'([^']+)' is an invalid keyword argument"
-)
-
-
-def _rejected_option(error: Exception) -> str | None:
-    """The keyword a driver's ``connect()`` refused (a URL's query option), if that is ``error``."""
-    if not isinstance(error, TypeError):
-        return None
-    match = _REJECTED_KEYWORD.search(str(error))
-    return (match.group(1) or match.group(2)) if match else None
-
-
-def _pool_exhausted(error: sa_exc.TimeoutError) -> str:
-    """Say that no pooled connection came free within ``pool_timeout``, and what to change."""
-    detail = str(error.args[0]) if error.args else "timed out"
-    return (
-        f"connection pool exhausted ({detail}): every connection is held by an open "
-        "session or transaction; close sessions sooner, or give the engine a larger "
-        "pool_size or max_overflow, or a longer pool_timeout"
-    )
-
-
-def _network_reason(error: BaseException) -> str:
-    text = str(error)
-    if isinstance(error, ConnectionRefusedError) or "[Errno 111]" in text:
-        return "connection refused"
-    if isinstance(error, socket.gaierror):
-        return f"unknown host: {error.strerror}" if error.strerror else "unknown host"
-    if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
-        return "timed out"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return text.splitlines()[0] if text.strip() else type(error).__name__
-
-
-def raise_translated(mapped: UserStoreError, error: BaseException) -> NoReturn:
-    """Raise ``mapped`` without exposing the values the failed statement carried.
-
-    A duplicate-key message names the key's value (an email, an access token), so
-    constraint errors are raised without their cause, as are the database errors
-    whose message may quote a value.  Other errors keep the
-    driver's own exception as their cause, not SQLAlchemy's wrapper, whose text
-    lists the statement's parameters (a hashed password, a provider token).
-
-    The error is also raised without context: called inside an ``except`` block,
-    it would otherwise carry the wrapper (statement, parameters) or the driver's
-    duplicate-key error as ``__context__``, where error trackers and code that
-    walks the chain find it even though tracebacks do not print it.
-    """
-    cause: BaseException | None = error
-    if (
-        isinstance(mapped, _REFUSALS)
-        or isinstance(error, sa_exc.IntegrityError)
-        or mapped in _withheld
-    ):
-        # PostgreSQL details a CHECK or NOT NULL violation with the whole failing row
-        cause = None
-    elif isinstance(error, sa_exc.StatementError) and isinstance(error.orig, BaseException):
-        cause = error.orig
-    try:
-        raise mapped from cause
-    finally:
-        mapped.__context__ = None
-
-
-def _violation_error(
-    violation: Violation, errors: ErrorMap, metadata: MetaData | None
-) -> UserStoreError:
-    error = errors.get(violation.kind, UserStoreError)
-    if violation.kind == "unique":
-        return error(f"unique key {_unique_key(violation, metadata)} is taken")
-    if violation.kind == "foreign_key":
-        return error("the referenced row does not exist")
-    if violation.kind == "referenced":
-        return error("the row is still referenced by another table")
-    return error("an integrity constraint was violated")
-
-
-def _unique_key(violation: Violation, metadata: MetaData | None) -> str:
-    """Describe the violated key as ``table(columns)``, the same text on every backend.
-
-    Backends report it differently (PostgreSQL a constraint name, MySQL an index
-    name or ``PRIMARY``, SQLite the columns); the table's metadata links them.
-    """
-    tables = list(metadata.tables.values()) if metadata is not None else []
-    if violation.table is not None:
-        tables.sort(key=lambda t: t.name != violation.table)
-    for table in tables:
-        for columns, names in _unique_keys(table):
-            named = violation.constraint is not None and violation.constraint in names
-            if named or (violation.columns and set(violation.columns) == set(columns)):
-                return f"{table.name}({', '.join(columns)})"
-    return violation.constraint or ", ".join(violation.columns) or "(unnamed)"
-
-
-def _unique_keys(table: Table) -> list[tuple[list[str], set[Any]]]:
-    pk = [c.name for c in table.primary_key.columns]
-    keys = [(pk, {table.primary_key.name, f"{table.name}_pkey", "PRIMARY"})]
-    for constraint in table.constraints:
-        if isinstance(constraint, UniqueConstraint):
-            columns = [c.name for c in constraint.columns]
-            default = f"{table.name}_{'_'.join(columns)}_key"
-            keys.append((columns, {constraint.name, default}))
-    keys.extend(([c.name for c in i.columns], {i.name}) for i in table.indexes if i.unique)
-    return keys
-
-
-def clean_objects(session: AsyncSession) -> list[Any]:
-    """Loaded, unmodified objects of ``session``: the ones a rollback would expire."""
-    found = []
-    for state in session.sync_session.identity_map.all_states():
-        obj = state.obj()
-        if obj is not None and not state.modified and not state.expired_attributes:
-            found.append(obj)
-    return found
-
-
-def snapshot(objects: Iterable[Any]) -> Snapshot:
-    """Copy the loaded values of ``objects`` and of the OAuth accounts they hold."""
-    taken: Snapshot = []
-    for obj in objects:
-        if obj is None:
-            continue
-        state = attributes.instance_state(obj)
-        values = dict(state.dict)
-        taken.append((obj, values))
-        accounts = values.get("oauth_accounts")
-        if accounts is not None:
-            values["oauth_accounts"] = list(accounts)
-            taken.extend((a, dict(attributes.instance_state(a).dict)) for a in accounts)
-    return taken
-
-
-def restore(taken: Snapshot) -> None:
-    """Put snapshot values back as committed (no history, no I/O)."""
-    for obj, values in taken:
-        manager = attributes.manager_of_class(type(obj))
-        for key, value in values.items():
-            if key in manager:
-                attributes.set_committed_value(obj, key, value)

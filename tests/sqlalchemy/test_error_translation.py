@@ -1,4 +1,4 @@
-"""Error translation (``Unit.translate``): every driver exception becomes a userstore error.
+"""Error translation (``_translate.translate``): every driver exception becomes a userstore error.
 
 For each driver's DBAPI exception classes, a ``sqlalchemy.exc.DBAPIError`` wrapping
 an instance must come out as a ``UserStoreError``: never ``None`` (which would let
@@ -38,7 +38,7 @@ from userstore import (
     UserNotFound,
     UserStoreError,
 )
-from userstore_sqlalchemy._unit import ErrorMap, Unit
+from userstore_sqlalchemy._runner import ErrorMap, SessionRunner
 
 from .tutorial import User
 
@@ -55,13 +55,13 @@ USER_ERRORS: ErrorMap = {"unique": UserAlreadyExists, "foreign_key": UserNotFoun
 ERROR_MAPS = [pytest.param({}, id="no-map"), pytest.param(USER_ERRORS, id="user-map")]
 
 
-def unit_for(backend: str) -> Unit:
+def unit_for(backend: str) -> SessionRunner:
     engine = create_async_engine(URLS[backend])
-    return Unit(AsyncSession(engine), inspect(User))
+    return SessionRunner(AsyncSession(engine), inspect(User))
 
 
 @pytest.fixture(scope="module")
-def units() -> dict[str, Unit]:
+def units() -> dict[str, SessionRunner]:
     return {backend: unit_for(backend) for backend in URLS}
 
 
@@ -83,7 +83,9 @@ def wrap(orig: BaseException, module: Any) -> sa_exc.DBAPIError:
     return wrapped
 
 
-def assert_translated(unit: Unit, wrapped: sa_exc.DBAPIError, errors: ErrorMap) -> UserStoreError:
+def assert_translated(
+    unit: SessionRunner, wrapped: sa_exc.DBAPIError, errors: ErrorMap
+) -> UserStoreError:
     mapped = unit.translate(wrapped, errors)
     assert mapped is not None, f"{type(wrapped.orig).__qualname__} would escape untranslated"
     assert isinstance(mapped, UserStoreError)
@@ -135,7 +137,7 @@ def test_the_class_lists_are_complete() -> None:
 @pytest.mark.parametrize("errors", ERROR_MAPS)
 @pytest.mark.parametrize("cls", SQLITE_CLASSES, ids=lambda cls: cls.__name__)
 def test_every_sqlite3_error_is_translated(
-    units: dict[str, Unit], cls: type[Exception], errors: ErrorMap
+    units: dict[str, SessionRunner], cls: type[Exception], errors: ErrorMap
 ) -> None:
     assert_translated(units["sqlite"], wrap(cls("boom"), sqlite3), errors)
 
@@ -144,7 +146,7 @@ def test_every_sqlite3_error_is_translated(
 @pytest.mark.parametrize("cls", PYMYSQL_CLASSES, ids=lambda cls: cls.__name__)
 @pytest.mark.parametrize("args", [(1105, "boom"), ("boom",), ()], ids=["code", "message", "bare"])
 def test_every_pymysql_error_is_translated(
-    units: dict[str, Unit], cls: type[Exception], errors: ErrorMap, args: tuple[Any, ...]
+    units: dict[str, SessionRunner], cls: type[Exception], errors: ErrorMap, args: tuple[Any, ...]
 ) -> None:
     assert_translated(units["mysql"], wrap(cls(*args), pymysql.err), errors)
 
@@ -153,7 +155,7 @@ def test_every_pymysql_error_is_translated(
 @pytest.mark.parametrize("cls", ASYNCMY_CLASSES, ids=lambda cls: cls.__name__)
 @pytest.mark.parametrize("args", [(1105, "boom"), ("boom",), ()], ids=["code", "message", "bare"])
 def test_every_asyncmy_error_is_translated(
-    units: dict[str, Unit], cls: type[Exception], errors: ErrorMap, args: tuple[Any, ...]
+    units: dict[str, SessionRunner], cls: type[Exception], errors: ErrorMap, args: tuple[Any, ...]
 ) -> None:
     assert_translated(units["mysql-asyncmy"], wrap(cls(*args), asyncmy.errors), errors)
 
@@ -161,7 +163,7 @@ def test_every_asyncmy_error_is_translated(
 @pytest.mark.parametrize("errors", ERROR_MAPS)
 @pytest.mark.parametrize("cls", PSYCOPG_CLASSES, ids=lambda cls: cls.__name__)
 def test_every_psycopg_error_is_translated(
-    units: dict[str, Unit], cls: type[Exception], errors: ErrorMap
+    units: dict[str, SessionRunner], cls: type[Exception], errors: ErrorMap
 ) -> None:
     assert_translated(units["postgres-psycopg"], wrap(cls("boom"), psycopg), errors)
 
@@ -172,7 +174,7 @@ def test_every_psycopg_error_is_translated(
     "with_driver_error", [True, False], ids=["driver-error", "no-driver-error"]
 )
 def test_every_adapted_asyncpg_error_is_translated(
-    units: dict[str, Unit], cls: type[Exception], errors: ErrorMap, with_driver_error: bool
+    units: dict[str, SessionRunner], cls: type[Exception], errors: ErrorMap, with_driver_error: bool
 ) -> None:
     """SQLAlchemy builds some (InvalidCachedStatementError) without a driver error."""
     orig = adapted_instance(cls, asyncpg.PostgresError("boom") if with_driver_error else None)
@@ -203,7 +205,9 @@ def adapt(error: Exception) -> Exception:
 
 
 @pytest.mark.parametrize("cls", ASYNCPG_CLASSES, ids=lambda cls: cls.__name__)
-def test_every_asyncpg_error_is_translated(units: dict[str, Unit], cls: type[Exception]) -> None:
+def test_every_asyncpg_error_is_translated(
+    units: dict[str, SessionRunner], cls: type[Exception]
+) -> None:
     assert_translated(units["postgres"], wrap(adapt(cls("boom")), ASYNCPG_DBAPI), USER_ERRORS)
 
 
@@ -303,13 +307,17 @@ def userstore_class(error: BaseException) -> type[BaseException]:
 
 @pytest.mark.parametrize(("backend", "orig", "module", "expected"), CASES)
 def test_errors_map_to_the_contract_errors(
-    units: dict[str, Unit], backend: str, orig: Exception, module: Any, expected: type[Exception]
+    units: dict[str, SessionRunner],
+    backend: str,
+    orig: Exception,
+    module: Any,
+    expected: type[Exception],
 ) -> None:
     mapped = assert_translated(units[backend], wrap(orig, module), USER_ERRORS)
     assert userstore_class(mapped) is expected
 
 
-def test_the_error_map_chooses_the_meaning_of_a_violation(units: dict[str, Unit]) -> None:
+def test_the_error_map_chooses_the_meaning_of_a_violation(units: dict[str, SessionRunner]) -> None:
     duplicate = wrap(adapt(asyncpg.exceptions.UniqueViolationError("duplicate key")), ASYNCPG_DBAPI)
     link_errors: ErrorMap = {"unique": OAuthAccountAlreadyLinked}
     linked = units["postgres"].translate(duplicate, link_errors)
@@ -318,7 +326,7 @@ def test_the_error_map_chooses_the_meaning_of_a_violation(units: dict[str, Unit]
     assert type(units["postgres"].translate(duplicate, {})) is UserStoreError
 
 
-def test_lost_connection_flag_means_unavailable(units: dict[str, Unit]) -> None:
+def test_lost_connection_flag_means_unavailable(units: dict[str, SessionRunner]) -> None:
     for backend, module, orig in [
         ("sqlite", sqlite3, sqlite3.ProgrammingError("Cannot operate on a closed database.")),
         ("mysql", pymysql.err, pymysql.err.InterfaceError(0, "")),
@@ -330,7 +338,7 @@ def test_lost_connection_flag_means_unavailable(units: dict[str, Unit]) -> None:
         assert type(units[backend].translate(lost, USER_ERRORS)) is StoreUnavailable
 
 
-def test_other_exceptions_are_left_alone(units: dict[str, Unit]) -> None:
+def test_other_exceptions_are_left_alone(units: dict[str, SessionRunner]) -> None:
     for unit in units.values():
         assert unit.translate(KeyError("x"), USER_ERRORS) is None
         known = UserNotFound("gone")
