@@ -19,6 +19,7 @@ EXPECTED = {
     "AccessTokenProtocol",
     "Adapter",
     "AdapterNotFound",
+    "DatabaseError",
     "BaseAccessTokenDatabase",
     "BaseUserDatabase",
     "FieldRule",

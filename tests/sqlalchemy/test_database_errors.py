@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from userstore import SchemaOutdated, UserStoreError
+from userstore import DatabaseError, SchemaOutdated, UserStoreError
 from userstore_sqlalchemy import GUID, SQLAlchemyBaseUserTableUUID, SQLAlchemyUserDatabase
 
 from ..backends import Backend
@@ -104,7 +104,9 @@ async def test_an_untranslated_error_keeps_the_drivers_first_line(engine: AsyncE
                 await users.create({"email": "ada@example.com", "hashed_password": "h"})
         event.remove(engine.sync_engine, "connect", read_only)
     error = write.value
-    assert type(error) is UserStoreError
+    assert type(error) is DatabaseError
+    assert error.detail is not None
+    assert "read" in error.detail.lower()
     message = str(error)
     assert message.startswith("database error ("), message
     assert "read" in message.lower(), message  # the database's own reason

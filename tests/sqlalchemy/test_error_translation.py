@@ -32,13 +32,15 @@ from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from userstore import (
+    DatabaseError,
     OAuthAccountAlreadyLinked,
     StoreUnavailable,
     UserAlreadyExists,
     UserNotFound,
     UserStoreError,
 )
-from userstore_sqlalchemy._runner import ErrorMap, SessionRunner
+from userstore_sqlalchemy._runner import SessionRunner
+from userstore_sqlalchemy._translate import ErrorMap
 
 from .tutorial import User
 
@@ -242,7 +244,7 @@ CASES = [
     sqlite_case(sqlite3.IntegrityError, "SQLITE_CONSTRAINT_NOTNULL", UserStoreError),
     sqlite_case(sqlite3.OperationalError, "SQLITE_BUSY", StoreUnavailable),
     sqlite_case(sqlite3.OperationalError, "SQLITE_IOERR_READ", StoreUnavailable),
-    sqlite_case(sqlite3.OperationalError, "SQLITE_ERROR", UserStoreError),
+    sqlite_case(sqlite3.OperationalError, "SQLITE_ERROR", DatabaseError),
     mysql_case(
         pymysql.err.IntegrityError, 1062, "Duplicate entry 'a' for key 'k'", UserAlreadyExists
     ),
@@ -251,14 +253,14 @@ CASES = [
     mysql_case(pymysql.err.OperationalError, 2013, "Lost connection", StoreUnavailable),
     mysql_case(pymysql.err.OperationalError, 2003, "Can't connect", StoreUnavailable),
     mysql_case(pymysql.err.OperationalError, 1927, "Connection was killed", StoreUnavailable),
-    mysql_case(pymysql.err.ProgrammingError, 1146, "Table 'x' doesn't exist", UserStoreError),
+    mysql_case(pymysql.err.ProgrammingError, 1146, "Table 'x' doesn't exist", DatabaseError),
     postgres_case(asyncpg.exceptions.UniqueViolationError, UserAlreadyExists),
     postgres_case(asyncpg.exceptions.ForeignKeyViolationError, UserNotFound),
     postgres_case(asyncpg.exceptions.NotNullViolationError, UserStoreError),
     postgres_case(asyncpg.exceptions.AdminShutdownError, StoreUnavailable),
     postgres_case(asyncpg.exceptions.TooManyConnectionsError, StoreUnavailable),
     postgres_case(asyncpg.exceptions.CannotConnectNowError, StoreUnavailable),
-    postgres_case(asyncpg.exceptions.UndefinedTableError, UserStoreError),
+    postgres_case(asyncpg.exceptions.UndefinedTableError, DatabaseError),
     *(
         pytest.param(
             "postgres-psycopg", orig, psycopg, expected, id=f"psycopg-{type(orig).__name__}"
@@ -270,7 +272,7 @@ CASES = [
             (psycopg.errors.AdminShutdown("terminating connection"), StoreUnavailable),
             (psycopg.errors.TooManyConnections("too many clients"), StoreUnavailable),
             (psycopg.errors.CannotConnectNow("starting up"), StoreUnavailable),
-            (psycopg.errors.UndefinedTable("no such table"), UserStoreError),
+            (psycopg.errors.UndefinedTable("no such table"), DatabaseError),
             (
                 psycopg.OperationalError(
                     'connection failed: connection to server at "127.0.0.1", port 1 failed: '
@@ -293,7 +295,7 @@ CASES = [
             ),
             (asyncmy.errors.IntegrityError, 1452, MYSQL_FK_MESSAGE, UserNotFound),
             (asyncmy.errors.OperationalError, 2013, "Lost connection", StoreUnavailable),
-            (asyncmy.errors.ProgrammingError, 1146, "Table 'x' doesn't exist", UserStoreError),
+            (asyncmy.errors.ProgrammingError, 1146, "Table 'x' doesn't exist", DatabaseError),
         ]
     ),
 ]

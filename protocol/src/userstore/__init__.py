@@ -8,6 +8,7 @@ adapter by URL scheme through the ``userstore.adapters`` entry points.
 from ._errors import (
     AccessTokenAlreadyExists,
     AdapterNotFound,
+    DatabaseError,
     InvalidURL,
     InvalidUserData,
     OAuthAccountAlreadyLinked,
@@ -55,6 +56,7 @@ __all__ = [
     "AccessTokenProtocol",
     "Adapter",
     "AdapterNotFound",
+    "DatabaseError",
     "BaseAccessTokenDatabase",
     "BaseUserDatabase",
     "FieldRule",

@@ -11,6 +11,7 @@ Hierarchy::
     ├── StoreUnavailable           the connection was lost or the server cannot be reached
     ├── InvalidURL                 a store URL or option cannot work (also a ValueError)
     ├── SchemaOutdated             the tables lack what userstore needs (an older schema, none)
+    ├── DatabaseError              any other refusal by the database, with its code
     └── AdapterNotFound            no installed adapter serves a URL scheme (also a LookupError)
 
 Adapters translate their driver's errors into these in one place; a raw driver
@@ -38,6 +39,7 @@ from typing import Any, Self
 __all__ = [
     "AccessTokenAlreadyExists",
     "AdapterNotFound",
+    "DatabaseError",
     "InvalidURL",
     "InvalidUserData",
     "OAuthAccountAlreadyLinked",
@@ -160,6 +162,30 @@ class SchemaOutdated(UserStoreError):
 
     def __reduce__(self) -> tuple[type[SchemaOutdated], tuple[tuple[str, ...], str]]:
         return (type(self), (self.problems, self.fix))
+
+
+class DatabaseError(UserStoreError):
+    """The database refused a statement for a reason the contract has no error for.
+
+    An undefined column, a permission the database user lacks, a value out of a
+    column's range...  ``code`` is the driver's error code (a SQLSTATE, a MySQL
+    error number) where it has one; ``detail`` is the driver's first line where it
+    cannot quote a stored value, else None, and then the driver's exception is
+    withheld from the chain too.  The message is ``database error (<driver class>:
+    <detail>)`` or ``database error (<driver class>, <code>)``.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_database_error, (str(self), self.code, self.detail))
+
+
+def _database_error(message: str, code: str | None, detail: str | None) -> DatabaseError:
+    return DatabaseError(message, code=code, detail=detail)
 
 
 class AdapterNotFound(UserStoreError, LookupError):

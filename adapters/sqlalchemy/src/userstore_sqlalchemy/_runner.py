@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapper, Session, SessionTransactionOrigin
 
 from userstore import (
+    DatabaseError,
     SchemaOutdated,
     UserStoreError,
 )
@@ -230,7 +231,7 @@ class SessionRunner:
         or table, say), after the rollback: the schema is checked again, and its
         gap, if it has one, is the error to raise.
         """
-        if type(mapped) is not UserStoreError or not isinstance(error, sa_exc.DBAPIError):
+        if type(mapped) is not DatabaseError:
             return mapped
         self.schema.verified = False
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from userstore import (
     AccessTokenAlreadyExists,
+    DatabaseError,
     OAuthAccountAlreadyLinked,
     StoreUnavailable,
     UserAlreadyExists,
@@ -43,7 +44,7 @@ from userstore import (
 
 from .dialects import DialectShim, Violation, shim_for
 
-__all__ = ["ErrorMap", "connect_error", "raise_translated", "translate"]
+__all__ = ["ErrorMap", "connect_error", "raise_translated", "schema_error", "translate"]
 
 
 # translated errors raised without their cause: the driver's message may quote a value
@@ -58,22 +59,36 @@ _LOST_IN_TRANSACTION = "8s2b"
 _REFUSALS = (UserAlreadyExists, OAuthAccountAlreadyLinked, AccessTokenAlreadyExists, UserNotFound)
 
 
-def _database_error(shim: DialectShim, error: sa_exc.DBAPIError) -> UserStoreError:
+def _database_error(shim: DialectShim, error: sa_exc.DBAPIError) -> DatabaseError:
     """``database error (OperationalError: no such column: user.email_key)``.
 
     The driver's first line is kept where it cannot quote a stored value; else its
     code alone, and the driver's exception is withheld from the chain too.
     """
     kind = type(error.orig).__name__
+    code = shim.error_code(error)
     detail = shim.safe_message(error)
     if detail is not None:
-        return UserStoreError(f"database error ({kind}: {detail})")
-    code = shim.error_code(error)
-    mapped = UserStoreError(
-        f"database error ({kind}, {code})" if code else f"database error ({kind})"
+        return DatabaseError(f"database error ({kind}: {detail})", code=code, detail=detail)
+    mapped = DatabaseError(
+        f"database error ({kind}, {code})" if code else f"database error ({kind})", code=code
     )
     _withheld.add(mapped)
     return mapped
+
+
+def schema_error(shim: DialectShim, error: sa_exc.DBAPIError) -> UserStoreError:
+    """The error for a refused DDL statement or schema read (``create_schema``, ``upgrade``).
+
+    These statements carry no stored value, so the driver's message is shown.
+    """
+    if shim.is_unavailable(error):
+        return StoreUnavailable(f"database unavailable ({shim.message(error)})")
+    return DatabaseError(
+        f"the database refused: {shim.message(error)}",
+        code=shim.error_code(error),
+        detail=shim.message(error),
+    )
 
 
 def connect_error(engine: Engine, error: Exception) -> Exception:

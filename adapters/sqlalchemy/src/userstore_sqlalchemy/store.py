@@ -25,16 +25,14 @@ from userstore import (
     SchemaOutdated,
     SchemaUpgrade,
     Store,
-    StoreUnavailable,
     UpgradeProgress,
-    UserStoreError,
 )
 
 from ._rules import id_kind
 from ._schema_check import CREATE, UPGRADE, fix_text, schema_check, schema_problems
 from ._session import SQLAlchemyStoreSession
 from ._store_models import DefaultModels, StoreModels, build_models, discover_models
-from ._translate import connect_error
+from ._translate import connect_error, schema_error
 from .dialects import shim_for
 from .engine import create_engine
 
@@ -253,10 +251,7 @@ class SQLAlchemyStore(Store):
         try:
             yield connection
         except sa_exc.DBAPIError as error:
-            shim = shim_for(self.engine.dialect)
-            if shim.is_unavailable(error):
-                raise StoreUnavailable(f"database unavailable ({shim.message(error)})") from error
-            raise UserStoreError(f"the database refused: {shim.message(error)}") from error
+            raise schema_error(shim_for(self.engine.dialect), error) from error
         finally:
             await connection.close()
 
