@@ -25,6 +25,7 @@ or answer::
     AdapterNotFound              unchanged                    500 (a configuration error)
     InvalidURL                   unchanged                    500 (a configuration error)
     SchemaOutdated               unchanged                    500 (run userstore upgrade)
+    DatabaseError                unchanged                    500 (the database refused)
 
     (*) a subclass of FastAPI Users' exception of that name and of the userstore error
 
@@ -153,6 +154,7 @@ _TRANSLATIONS: dict[type[_errors.UserStoreError], type[_errors.UserStoreError] |
     _errors.AdapterNotFound: None,
     _errors.InvalidURL: None,
     _errors.SchemaOutdated: None,
+    _errors.DatabaseError: None,
 }
 
 

@@ -120,11 +120,12 @@ class SchemaCheck:
         self.verified = True
 
 
-_tables: dict[
-    tuple[Mapper[Any], tuple[type[Any] | None, ...]],
-    tuple[tuple[Table, ...], tuple[int, ...]],
-] = {}
-"""Per (mapper, other models): the tables to check, and their identity as a cache key."""
+_TABLES_KEY = "userstore.checked_tables"
+"""Key, in the mapped table's ``Table.info``, of the tables to check per set of other models.
+
+Kept there, not in a module-level cache, so it lives exactly as long as the
+application's models.
+"""
 _checks: weakref.WeakKeyDictionary[Engine, dict[tuple[int, ...], SchemaCheck]] = (
     weakref.WeakKeyDictionary()
 )
@@ -135,10 +136,13 @@ def schema_check(
 ) -> SchemaCheck:
     """The (shared) check of the tables of ``mapper``'s registry on ``engine``."""
     also = tuple(extra)
-    found_tables = _tables.get((mapper, also))
+    per_models: dict[tuple[type[Any] | None, ...], tuple[tuple[Table, ...], tuple[int, ...]]]
+    local = mapper.local_table
+    per_models = local.info.setdefault(_TABLES_KEY, {}) if isinstance(local, Table) else {}
+    found_tables = per_models.get(also)
     if found_tables is None:
         tables = _userstore_tables(mapper, also)
-        found_tables = _tables[mapper, also] = (tables, tuple(id(table) for table in tables))
+        found_tables = per_models[also] = (tables, tuple(id(table) for table in tables))
     tables, key = found_tables
     checks = _checks.get(engine)
     if checks is None:

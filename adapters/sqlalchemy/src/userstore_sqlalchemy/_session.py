@@ -137,7 +137,7 @@ class SQLAlchemyStoreSession(StoreSession):
         An account linked in the rolled-back block is transient again; a user the
         block linked it to holds it in a list no snapshot had before the link.
         """
-        key = self.users._model.accounts_key
+        key = self.users._mapping.accounts_key
         if key is None:
             return
         states = [*self.session.sync_session.identity_map.all_states()]

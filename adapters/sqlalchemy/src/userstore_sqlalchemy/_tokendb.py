@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import bindparam, delete, func, inspect, select, update
+from sqlalchemy import Table, bindparam, delete, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, attributes, class_mapper
 
@@ -38,25 +38,35 @@ _TOKEN_ERRORS: ErrorMap = {"unique": AccessTokenAlreadyExists, "foreign_key": Us
 
 
 @dataclasses.dataclass(frozen=True)
-class _TokenModel:
+class _TokenMapping:
+    """What the token database derives once from the application's access-token class."""
+
     schema: Schema
     user_id_rule: Any
     by_token: Any
     by_token_since: Any
 
 
-_models: dict[type[Any], _TokenModel] = {}
+_INFO_KEY = "userstore.token_mappings"
 
 
-def _token_model(table: type[Any]) -> _TokenModel:
-    """What the token database needs to know of a model, derived once."""
-    found = _models.get(table)
+def _token_mapping(table: type[Any]) -> _TokenMapping:
+    """What the token database needs to know of a model, derived once.
+
+    Kept in the mapped table's ``Table.info``, so it lives as long as the
+    application's model and no module-level cache holds the class.
+    """
+    mapped = class_mapper(table).local_table
+    if not isinstance(mapped, Table):  # mapped to a join or a select: derived each time
+        return _derive(table)
+    mappings: dict[type[Any], _TokenMapping] = mapped.info.setdefault(_INFO_KEY, {})
+    found = mappings.get(table)
     if found is None:
-        found = _models[table] = _derive(table)
+        found = mappings[table] = _derive(table)
     return found
 
 
-def _derive(table: type[Any]) -> _TokenModel:
+def _derive(table: type[Any]) -> _TokenMapping:
     mapper: Mapper[Any] = inspect(table)
     user_id = mapper.columns["user_id"]
     kind = id_kind(user_id)
@@ -67,7 +77,7 @@ def _derive(table: type[Any]) -> _TokenModel:
     schema = model_schema(mapper, ACCESS_TOKEN_FIELDS.with_rules([rule]))
     base = select(table).where(table.token == bindparam("token"))
     base = base.execution_options(populate_existing=True)
-    return _TokenModel(
+    return _TokenMapping(
         schema=schema,
         user_id_rule=(kind, bounds),
         by_token=base,
@@ -94,7 +104,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         self.session = session
         self.access_token_table = access_token_table
         self.token_digest = token_digest
-        self._model = _token_model(access_token_table)
+        self._mapping = _token_mapping(access_token_table)
         self._runner = SessionRunner(session, class_mapper(access_token_table))
         self._table = class_mapper(access_token_table).local_table
 
@@ -111,13 +121,13 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
     async def get_by_token(self, token: str, max_age: dt.datetime | None = None) -> AP | None:
         """Return the token if stored and ``created_at >= max_age`` (inclusive); one SELECT."""
         since = check_aware_datetime("max_age", max_age) if max_age is not None else None
-        clear = lookup_string(token, self._model.schema.rules["token"])
+        clear = lookup_string(token, self._mapping.schema.rules["token"])
         if clear is None:
             return None
         params: dict[str, Any] = {"token": self._stored(clear)}
-        statement = self._model.by_token
+        statement = self._mapping.by_token
         if since is not None:
-            statement, params["since"] = self._model.by_token_since, since
+            statement, params["since"] = self._mapping.by_token_since, since
 
         def run(session: Session) -> Any:
             return session.execute(statement, params).scalar_one_or_none()
@@ -128,7 +138,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
     @retry_conflicts
     async def create(self, create_dict: dict[str, Any]) -> AP:
         """Insert a token (one INSERT, then COMMIT); ``AccessTokenAlreadyExists`` if stored."""
-        data = self._model.schema.validate_create(create_dict)
+        data = self._mapping.schema.validate_create(create_dict)
         clear = data["token"]
         data["token"] = self._stored(clear)
         data.setdefault("created_at", now_utc())
@@ -157,7 +167,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
     @retry_conflicts
     async def update(self, access_token: AP, update_dict: dict[str, Any]) -> AP:
         """Update the token's other fields (one UPDATE); ``UserNotFound`` if it is gone."""
-        data = self._model.schema.validate_update(update_dict)
+        data = self._mapping.schema.validate_update(update_dict)
         if "token" in data:
             raise InvalidUserData("token", "cannot be changed; create a new token")
         table: Any = self.access_token_table
@@ -170,7 +180,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
                 )
                 missing = result.rowcount == 0  # type: ignore[attr-defined]
             else:
-                found = await self.session.execute(self._model.by_token, {"token": stored})
+                found = await self.session.execute(self._mapping.by_token, {"token": stored})
                 missing = found.scalar_one_or_none() is None
             if missing:
                 raise UserNotFound("the access token no longer exists")
@@ -192,7 +202,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
 
     async def delete_for_user(self, user_id: Any) -> int:
         """Delete every token of one user; return how many."""
-        kind, bounds = self._model.user_id_rule
+        kind, bounds = self._mapping.user_id_rule
         key = coerce_id(user_id, kind, int_range=bounds)
         if key is None:
             return 0

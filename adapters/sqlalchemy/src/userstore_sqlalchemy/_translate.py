@@ -124,6 +124,10 @@ def connect_error(engine: Engine, error: Exception) -> Exception:
     return error
 
 
+# Python's TypeError names a refused keyword argument only in its message (no
+# attribute holds it); both wordings are CPython's own, for functions and for C
+# functions (tests/sqlalchemy/test_store.py, the option a driver refuses at
+# connect, fails if they change).
 _REJECTED_KEYWORD = re.compile(
     r"unexpected keyword argument '([^']+)'|'([^']+)' is an invalid keyword argument"
 )

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import Column, Select, bindparam, delete, inspect, select
+from sqlalchemy import Select, delete, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import (
-    Mapper,
-    RelationshipProperty,
     Session,
     aliased,
     attributes,
@@ -19,32 +16,29 @@ from sqlalchemy.orm import (
 )
 
 from userstore import (
-    OAUTH_ACCOUNT_FIELDS,
     BaseUserDatabase,
-    IdType,
     InvalidUserData,
     OAuthAccountAlreadyLinked,
-    Schema,
     UserAlreadyExists,
     UserNotFound,
     UserProtocol,
     UserStoreError,
     coerce_id,
     email_key,
-    id_rule,
     lookup_email_key,
     lookup_string,
-    user_fields,
 )
 
-from ._rules import id_kind, int_range, model_schema
 from ._runner import SessionRunner, retry_conflicts
 from ._translate import ErrorMap
+from ._user_mapping import UserMapping, primary_key, user_mapping
 
-__all__ = ["SQLAlchemyUserDatabase"]
+__all__ = ["ID", "SQLAlchemyUserDatabase", "UP"]
+
 
 UP = TypeVar("UP", bound=UserProtocol[Any])
 """The application's user model (the mixins show mypy ``UserProtocol``'s attributes)."""
+
 ID = TypeVar("ID")
 
 if TYPE_CHECKING:
@@ -61,116 +55,12 @@ else:
     _Database = BaseUserDatabase
 
 _USER_ERRORS: ErrorMap = {"unique": UserAlreadyExists, "foreign_key": UserNotFound}
+
 _ACCOUNT_ERRORS: ErrorMap = {"unique": OAuthAccountAlreadyLinked, "foreign_key": UserNotFound}
+
 _DELETE_ERRORS: ErrorMap = {}
+
 _ACCOUNT_DEFAULTS = {"expires_at": None, "refresh_token": None}
-
-
-@dataclasses.dataclass(frozen=True)
-class _Model:
-    """What the adapter derives once per (user table, OAuth table) pair."""
-
-    user_schema: Schema
-    account_schema: Schema
-    id_type: IdType
-    id_range: tuple[int, int]
-    accounts_key: str | None
-    by_id: Select[Any]
-    by_email_key: Select[Any]
-    by_account: Select[Any] | None
-    cleared_by_hand: tuple[Any, ...]
-
-
-def _accounts_relationship(user_mapper: Mapper[Any], account_table: Any) -> str:
-    for prop in user_mapper.relationships:
-        if isinstance(prop, RelationshipProperty) and prop.mapper.class_ is account_table:
-            return prop.key
-    raise TypeError(
-        f"{user_mapper.class_.__name__} needs a relationship to {account_table.__name__} "
-        "(oauth_accounts) to be used with an OAuth account table"
-    )
-
-
-_models: dict[tuple[type[Any], type[Any] | None], _Model] = {}
-
-
-def _model(user_table: type[Any], account_table: type[Any] | None) -> _Model:
-    """What the adapter needs to know of a model pair, derived once."""
-    found = _models.get((user_table, account_table))
-    if found is None:
-        found = _models[(user_table, account_table)] = _derive(user_table, account_table)
-    return found
-
-
-def _derive(user_table: type[Any], account_table: type[Any] | None) -> _Model:
-    mapper: Mapper[Any] = inspect(user_table)
-    pk = _primary_key(mapper)
-    kind = id_kind(pk)
-    bounds = int_range(pk) if kind == "int" else (0, 0)
-    user_schema = model_schema(mapper, user_fields(kind, id_range=bounds), fixed=("email_key",))
-    base = select(user_table).execution_options(populate_existing=True)
-    accounts_key = None
-    account_schema = Schema("oauth account", {})
-    by_account = None
-    if account_table is not None:
-        accounts_key = _accounts_relationship(mapper, account_table)
-        relationship = getattr(user_table, accounts_key)
-        base = base.outerjoin(relationship).options(contains_eager(relationship))
-        account_mapper: Mapper[Any] = inspect(account_table)
-        account_pk = _primary_key(account_mapper)
-        account_kind = id_kind(account_pk)
-        # account ids are always the store's: their order is the link order
-        account_id_rule = id_rule(
-            account_kind, int_range=int_range(account_pk) if account_kind == "int" else (0, 0)
-        )
-        account_rules = OAUTH_ACCOUNT_FIELDS.with_rules(
-            [dataclasses.replace(account_id_rule, writable=False)]
-        )
-        account_schema = model_schema(account_mapper, account_rules, fixed=("user_id",))
-        owner = (
-            select(account_table.user_id)
-            .where(account_table.oauth_name == bindparam("name"))
-            .where(account_table.account_id == bindparam("account"))
-            .scalar_subquery()
-        )
-        by_account = base.where(pk == owner)
-    return _Model(
-        user_schema=user_schema,
-        account_schema=account_schema,
-        id_type=kind,
-        id_range=bounds,
-        accounts_key=accounts_key,
-        by_id=base.where(pk == bindparam("id")),
-        by_email_key=base.where(user_table.email_key == bindparam("key")),
-        by_account=by_account,
-        cleared_by_hand=_dependents_without_cascade(mapper, account_table),
-    )
-
-
-def _primary_key(mapper: Mapper[Any]) -> Column[Any]:
-    (column,) = mapper.primary_key
-    if not isinstance(column, Column):
-        raise TypeError(f"{mapper.class_.__name__} needs a single-column primary key")
-    return column
-
-
-def _dependents_without_cascade(
-    mapper: Mapper[Any], account_table: type[Any] | None
-) -> tuple[Any, ...]:
-    """Tables userstore owns that reference users without ON DELETE CASCADE."""
-    from .access_token import SQLAlchemyBaseAccessTokenTable
-
-    user_table = mapper.local_table
-    found: list[tuple[type[Any], Any]] = []
-    for sub in mapper.registry.mappers:
-        cls = sub.class_
-        if cls is account_table or issubclass(cls, SQLAlchemyBaseAccessTokenTable):
-            found.extend(
-                (cls, getattr(cls, fk.parent.key))
-                for fk in sub.local_table.foreign_keys
-                if fk.column.table is user_table and (fk.ondelete or "").lower() != "cascade"
-            )
-    return tuple(found)
 
 
 def _link_order(account: Any) -> Any:
@@ -199,10 +89,10 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         self.session = session
         self.user_table = user_table
         self.oauth_account_table = oauth_account_table
-        self._model = _model(user_table, oauth_account_table)
+        self._mapping: UserMapping = user_mapping(user_table, oauth_account_table)
         self._runner = SessionRunner(session, class_mapper(user_table), (oauth_account_table,))
-        self._user_table = class_mapper(user_table).local_table
-        self._account_table = (
+        self._user_core_table = class_mapper(user_table).local_table
+        self._account_core_table = (
             inspect(oauth_account_table).local_table if oauth_account_table is not None else None
         )
 
@@ -210,24 +100,24 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
 
     async def get(self, id: ID) -> UP | None:
         """Return the user with this id, or ``None`` (also for a value that is no valid id)."""
-        key = coerce_id(id, self._model.id_type, int_range=self._model.id_range)
+        key = coerce_id(id, self._mapping.id_type, int_range=self._mapping.id_range)
         if key is None:
             return None
-        return await self._fetch(self._model.by_id, {"id": key})
+        return await self._fetch(self._mapping.by_id, {"id": key})
 
     async def get_by_email(self, email: str) -> UP | None:
         """Return the user whose email has the same key, or ``None``; uses the unique index."""
-        key = lookup_email_key(email, self._model.user_schema.rules["email"])
+        key = lookup_email_key(email, self._mapping.user_schema.rules["email"])
         if key is None:
             return None
-        return await self._fetch(self._model.by_email_key, {"key": key})
+        return await self._fetch(self._mapping.by_email_key, {"key": key})
 
     async def get_by_oauth_account(self, oauth: str, account_id: str) -> UP | None:
         """Return the user linked to ``(oauth, account_id)``, compared exactly, or ``None``."""
-        statement = self._model.by_account
+        statement = self._mapping.by_account
         if statement is None:
             raise UserStoreError("this database was created without an OAuth account table")
-        rules = self._model.account_schema.rules
+        rules = self._mapping.account_schema.rules
         name = lookup_string(oauth, rules["oauth_name"])
         account = lookup_string(account_id, rules["account_id"])
         if name is None or account is None:
@@ -246,18 +136,18 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         """
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise InvalidUserData("limit", "must be an int of at least 1")
-        pk = _primary_key(class_mapper(self.user_table))
+        pk = primary_key(class_mapper(self.user_table))
         page = select(self.user_table).order_by(pk).limit(limit)
         if after is not None:
-            start = coerce_id(after, self._model.id_type, int_range=self._model.id_range)
+            start = coerce_id(after, self._mapping.id_type, int_range=self._mapping.id_range)
             if start is None:
-                raise InvalidUserData("after", f"not a valid {self._model.id_type} id")
+                raise InvalidUserData("after", f"not a valid {self._mapping.id_type} id")
             page = page.where(pk > start)
         rows = page.subquery()
         user: Any = aliased(self.user_table, rows)
         statement = select(user)
-        if self._model.accounts_key is not None:
-            accounts = getattr(user, self._model.accounts_key)
+        if self._mapping.accounts_key is not None:
+            accounts = getattr(user, self._mapping.accounts_key)
             statement = statement.outerjoin(accounts).options(contains_eager(accounts))
         statement = statement.order_by(rows.c[pk.key]).execution_options(populate_existing=True)
         async with self._runner.read():
@@ -278,7 +168,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         return user
 
     def _order_accounts(self, user: Any) -> None:
-        key = self._model.accounts_key
+        key = self._mapping.accounts_key
         if key is not None:
             accounts = attributes.instance_state(user).dict.get(key)
             if accounts is not None and len(accounts) > 1:
@@ -289,25 +179,25 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
     @retry_conflicts
     async def create(self, create_dict: dict[str, Any]) -> UP:
         """Insert a user (one INSERT, then COMMIT); ``UserAlreadyExists`` if its key is taken."""
-        data = self._model.user_schema.validate_create(create_dict)
+        data = self._mapping.user_schema.validate_create(create_dict)
         self._runner.refuse_held_key(self.user_table, data.get("id"), UserAlreadyExists)
         user = self.user_table(**data)
         user.email_key = email_key(data["email"])  # type: ignore[attr-defined]
-        async with self._runner.write(_USER_ERRORS, keep=[user], table=self._user_table):
+        async with self._runner.write(_USER_ERRORS, keep=[user], table=self._user_core_table):
             self.session.add(user)
             await self.session.flush()
-            if self._model.accounts_key is not None:
-                attributes.set_committed_value(user, self._model.accounts_key, [])
+            if self._mapping.accounts_key is not None:
+                attributes.set_committed_value(user, self._mapping.accounts_key, [])
         return user
 
     @retry_conflicts
     async def update(self, user: UP, update_dict: dict[str, Any]) -> UP:
         """Apply ``update_dict`` (one UPDATE, then COMMIT); ``UserNotFound`` if the user is gone."""
-        data = self._model.user_schema.validate_update(update_dict)
+        data = self._mapping.user_schema.validate_update(update_dict)
         self._refuse_id_change(data, user)
         if "email" in data:
             data["email_key"] = email_key(data["email"])
-        async with self._runner.write(_USER_ERRORS, keep=[user], table=self._user_table):
+        async with self._runner.write(_USER_ERRORS, keep=[user], table=self._user_core_table):
             await self._own(user)
             for name, value in data.items():
                 setattr(user, name, value)
@@ -319,8 +209,8 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
     async def delete(self, user: UP) -> None:
         """Delete the user, its OAuth accounts and access tokens in one transaction."""
         user_id = self._identity(user)
-        async with self._runner.write(_DELETE_ERRORS, table=self._user_table):
-            for _, column in self._model.cleared_by_hand:
+        async with self._runner.write(_DELETE_ERRORS, table=self._user_core_table):
+            for _, column in self._mapping.cleared_by_hand:
                 await self.session.execute(
                     delete(column.class_).where(column == user_id),
                     execution_options={"synchronize_session": False},
@@ -337,7 +227,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
     def _forget(self, user: Any) -> None:
         session = self.session.sync_session
         state = attributes.instance_state(user)
-        key = self._model.accounts_key
+        key = self._mapping.accounts_key
         if key is not None:
             for account in state.dict.get(key, ()):
                 if account in session:
@@ -351,11 +241,11 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
     async def add_oauth_account(self, user: UP, create_dict: dict[str, Any]) -> UP:
         """Link an account (one INSERT, then COMMIT); ``OAuthAccountAlreadyLinked`` if linked."""
         key = self._accounts_key()
-        data = self._model.account_schema.validate_create(create_dict)
+        data = self._mapping.account_schema.validate_create(create_dict)
         self._runner.refuse_held_key(
             self.oauth_account_table, data.get("id"), OAuthAccountAlreadyLinked
         )
-        async with self._runner.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_table):
+        async with self._runner.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_core_table):
             await self._own(user)
             # every field set, the optional ones too: one never set would be expired by a
             # later rollback and then load lazily (I/O) when read
@@ -373,10 +263,10 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
     ) -> UP:
         """Update one account of ``user`` (one UPDATE, then COMMIT) and return the user."""
         self._accounts_key()
-        data = self._model.account_schema.validate_update(update_dict)
+        data = self._mapping.account_schema.validate_update(update_dict)
         self._refuse_id_change(data, oauth_account)
         async with self._runner.write(
-            _ACCOUNT_ERRORS, keep=[user, oauth_account], table=self._account_table
+            _ACCOUNT_ERRORS, keep=[user, oauth_account], table=self._account_core_table
         ):
             await self._own(user)
             account = self._held_account(user, oauth_account)
@@ -393,7 +283,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         account_id = self._identity(oauth_account)
         table: Any = self.oauth_account_table
         (pk,) = inspect(table).primary_key
-        async with self._runner.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_table):
+        async with self._runner.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_core_table):
             await self._own(user)
             await self.session.execute(
                 delete(table).where(pk == account_id).where(table.user_id == self._identity(user)),
@@ -410,9 +300,9 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
     # -- helpers -------------------------------------------------------------------------
 
     def _accounts_key(self) -> str:
-        if self._model.accounts_key is None:
+        if self._mapping.accounts_key is None:
             raise UserStoreError("this database was created without an OAuth account table")
-        return self._model.accounts_key
+        return self._mapping.accounts_key
 
     @staticmethod
     def _identity(obj: Any) -> Any:
@@ -439,13 +329,13 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
             raise UserStoreError("the user belongs to another session")
         if state.detached:
             session.add(user)
-        key = self._model.accounts_key
+        key = self._mapping.accounts_key
         if state.expired_attributes or (key is not None and key not in state.dict):
             await self._require(user)
 
     async def _require(self, user: Any) -> None:
         """Reload ``user`` by id; ``UserNotFound`` if it is gone."""
-        result = await self.session.execute(self._model.by_id, {"id": self._identity(user)})
+        result = await self.session.execute(self._mapping.by_id, {"id": self._identity(user)})
         if result.unique().scalar_one_or_none() is None:
             raise UserNotFound("the user no longer exists")
         self._order_accounts(user)
