@@ -63,6 +63,7 @@ TESTING_EXPECTED = {
     "Harness",
     "MemoryHarness",
     "StatementCount",
+    "harness_for",
     "run_case",
     "run_suite",
 }

@@ -6,7 +6,7 @@ from plain asyncio code with :func:`run_suite`, which returns one
 :class:`CaseResult` per case with what was observed.
 """
 
-from . import _cases as _cases
+from . import suite as suite
 from ._discovery import harness_for
 from ._harness import Harness, MemoryHarness, StatementCount
 from ._suite import CASES, Case, CaseContext, CaseResult, ContractViolation, run_case, run_suite
