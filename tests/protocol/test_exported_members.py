@@ -56,6 +56,7 @@ EXPECTED = {
 
 TESTING_EXPECTED = {
     "CASES",
+    "HARNESS_ENTRY_POINT_GROUP",
     "Case",
     "CaseContext",
     "CaseResult",

@@ -609,10 +609,3 @@ class MemoryAdapter:
                 part=unknown[0],
             )
         return MemoryStore(**options)
-
-    @classmethod
-    def harness(cls, url: str) -> Any:
-        """The conformance-suite harness (``userstore check memory://``)."""
-        from .testing import MemoryHarness
-
-        return MemoryHarness()

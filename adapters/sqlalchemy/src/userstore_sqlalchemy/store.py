@@ -650,10 +650,3 @@ class SQLAlchemyAdapter:
     def connect(cls, url: str, **options: Any) -> SQLAlchemyStore:
         """Return a :class:`SQLAlchemyStore`; options are its constructor's."""
         return SQLAlchemyStore(url, **options)
-
-    @classmethod
-    def harness(cls, url: str) -> Any:
-        """The conformance-suite harness: scratch tables in the database at ``url``."""
-        from .testing import SQLAlchemyHarness
-
-        return SQLAlchemyHarness(url)

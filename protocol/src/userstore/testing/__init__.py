@@ -7,12 +7,13 @@ from plain asyncio code with :func:`run_suite`, which returns one
 """
 
 from . import suite as suite
-from ._discovery import harness_for
+from ._discovery import HARNESS_ENTRY_POINT_GROUP, harness_for
 from ._harness import Harness, MemoryHarness, StatementCount
 from ._suite import CASES, Case, CaseContext, CaseResult, ContractViolation, run_case, run_suite
 
 __all__ = [
     "CASES",
+    "HARNESS_ENTRY_POINT_GROUP",
     "Case",
     "CaseContext",
     "CaseResult",

@@ -58,6 +58,10 @@ class MemoryHarness(Harness):
 
     name = "memory"
 
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        """The URL the harness was made for; every case gets a new, empty store."""
+
     @asynccontextmanager
     async def open_store(
         self, *, id_type: IdType = "uuid", token_digest: bool = False
