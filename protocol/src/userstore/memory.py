@@ -234,26 +234,6 @@ class MemorySession(StoreSession):
                 raise StoreUnavailable("connection lost during the transaction; nothing committed")
             self.store._state, self._tx = self._tx, None
 
-    async def list_users(self, *, after: Any = None, limit: int = 100) -> list[MemoryUser]:
-        """Return the next page of users in id order (see :meth:`StoreSession.list_users`)."""
-        return await self.users.list_users(after=after, limit=limit)
-
-    async def count_tokens(self, older_than: dt.datetime | None = None) -> int:
-        """Return how many tokens are stored (created before ``older_than``, if given)."""
-        return await self.tokens.count_tokens(older_than)
-
-    async def purge_tokens(
-        self, older_than: dt.datetime, *, batch_size: int = 1000
-    ) -> AsyncIterator[int]:
-        """Delete old tokens ``batch_size`` at a time, oldest first; yield each batch's count."""
-        _check_positive("batch_size", batch_size)
-        while True:
-            deleted = await self.tokens.delete_expired(older_than, limit=batch_size)
-            if deleted:
-                yield deleted
-            if deleted < batch_size:
-                return
-
     def sever(self) -> None:
         """Make the next call fail as a lost connection would (for the conformance suite)."""
         self._severed = True
