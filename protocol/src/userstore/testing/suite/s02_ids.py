@@ -5,9 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..._errors import (
-    InvalidUserData,
-)
+from ..._errors import InvalidUserData
 from .._suite import CaseContext, ContractViolation, case
 from ._helpers import TOKEN
 

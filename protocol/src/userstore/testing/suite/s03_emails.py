@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..._errors import (
-    UserAlreadyExists,
-)
+from ..._errors import UserAlreadyExists
 from ..._fields import email_key
 from .._suite import CaseContext, case
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from ..._errors import (
-    OAuthAccountAlreadyLinked,
-)
+from ..._errors import OAuthAccountAlreadyLinked
 from .._suite import CaseContext, case
 
 __all__: list[str] = []

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from ..._errors import (
-    UserNotFound,
-)
+from ..._errors import UserNotFound
 from .._suite import CaseContext, case
 from ._helpers import TOKEN
 

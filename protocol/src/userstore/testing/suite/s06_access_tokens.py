@@ -5,10 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..._errors import (
-    AccessTokenAlreadyExists,
-    InvalidUserData,
-)
+from ..._errors import AccessTokenAlreadyExists, InvalidUserData
 from ..._fields import token_digest
 from .._suite import CaseContext, case
 from ._helpers import TOKEN, UTC

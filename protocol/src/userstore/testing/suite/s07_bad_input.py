@@ -6,9 +6,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..._errors import (
-    InvalidUserData,
-)
+from ..._errors import InvalidUserData
 from .._suite import CaseContext, case
 from ._helpers import TOKEN, UTC
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from ..._errors import (
-    UserAlreadyExists,
-)
+from ..._errors import UserAlreadyExists
 from .._suite import CaseContext, ContractViolation, case
 from ._helpers import TOKEN
 
