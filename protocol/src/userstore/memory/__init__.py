@@ -26,15 +26,6 @@ __all__ = [
 ]
 
 # The classes are userstore.memory's, wherever their code lives (reprs, pickles, docs).
-for _cls in (
-    MemoryAccessToken,
-    MemoryAccessTokenDatabase,
-    MemoryAdapter,
-    MemoryOAuthAccount,
-    MemorySession,
-    MemoryStore,
-    MemoryUser,
-    MemoryUserDatabase,
-):
-    _cls.__module__ = __name__
-del _cls
+for _name in (*__all__, "MemorySession"):
+    globals()[_name].__module__ = __name__
+del _name
