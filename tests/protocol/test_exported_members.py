@@ -58,6 +58,7 @@ EXPECTED = {
 TESTING_EXPECTED = {
     "harness_for",
     "CASES",
+    "HARNESS_ENTRY_POINT_GROUP",
     "Case",
     "CaseContext",
     "CaseResult",

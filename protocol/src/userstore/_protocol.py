@@ -86,6 +86,17 @@ class BaseUserDatabase(ABC, Generic[UP, ID]):
         """Return the user with this id, or ``None`` (also for a value that is no valid id)."""
 
     @abstractmethod
+    async def list_users(self, *, after: Any = None, limit: int = 100) -> list[UP]:
+        """Return at most ``limit`` users whose id comes after ``after``, in id order.
+
+        Keyset paging: ``after=None`` starts at the first user; the id of a page's
+        last user as ``after`` returns the next page; an empty list is the end.
+        "Id order" is the database's own ``ORDER BY id``, so use only ids a page
+        returned.  ``InvalidUserData`` if ``after`` is no id of the store's id type
+        or ``limit`` is not an int of at least 1.
+        """
+
+    @abstractmethod
     async def get_by_email(self, email: str) -> UP | None:
         """Return the user whose email has the same :func:`~userstore.email_key`, or ``None``."""
 
@@ -144,5 +155,16 @@ class BaseAccessTokenDatabase(ABC, Generic[AP]):
         """Delete every token of one user; return how many were deleted."""
 
     @abstractmethod
-    async def delete_expired(self, older_than: dt.datetime) -> int:
-        """Delete every token created strictly before ``older_than``; return the count."""
+    async def delete_expired(self, older_than: dt.datetime, *, limit: int | None = None) -> int:
+        """Delete every token created strictly before ``older_than``; return the count.
+
+        With ``limit``, delete at most that many, the oldest first (``limit`` below 1
+        raises ``InvalidUserData``).  ``older_than`` must be timezone-aware.
+        """
+
+    @abstractmethod
+    async def count_tokens(self, older_than: dt.datetime | None = None) -> int:
+        """Return how many tokens are stored, or were created strictly before ``older_than``.
+
+        ``older_than`` must be timezone-aware (``InvalidUserData`` otherwise).
+        """

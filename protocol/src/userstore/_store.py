@@ -28,6 +28,7 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
 
+from ._errors import InvalidUserData
 from ._fields import IdType
 from ._protocol import BaseAccessTokenDatabase, BaseUserDatabase
 
@@ -120,7 +121,6 @@ class StoreSession(ABC):
         end and commits nothing.
         """
 
-    @abstractmethod
     async def list_users(self, *, after: Any = None, limit: int = 100) -> list[Any]:
         """Return at most ``limit`` users whose id comes after ``after``, in id order.
 
@@ -135,17 +135,17 @@ class StoreSession(ABC):
         ``InvalidUserData`` if ``after`` is not an id of the store's id type or
         ``limit`` is below 1.
         """
+        return await self.users.list_users(after=after, limit=limit)
 
-    @abstractmethod
     async def count_tokens(self, older_than: dt.datetime | None = None) -> int:
         """Return how many access tokens are stored (only those created before ``older_than``).
 
         ``older_than`` is exclusive, as in ``tokens.delete_expired``, and must be
         timezone-aware (``InvalidUserData`` otherwise).
         """
+        return await self.tokens.count_tokens(older_than)
 
-    @abstractmethod
-    def purge_tokens(
+    async def purge_tokens(
         self, older_than: dt.datetime, *, batch_size: int = 1000
     ) -> AsyncIterator[int]:
         """Delete the tokens created before ``older_than`` in batches; yield each batch's count.
@@ -157,7 +157,17 @@ class StoreSession(ABC):
         instead.  The iteration ends after the first batch that deletes fewer than
         ``batch_size`` (it is yielded if it deleted any).  ``older_than`` is exclusive
         and must be timezone-aware; ``batch_size`` below 1 raises ``InvalidUserData``.
+
+        This loop is written once, here, on ``tokens.delete_expired(limit=)``.
         """
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise InvalidUserData("batch_size", "must be an int of at least 1")
+        while True:
+            deleted = await self.tokens.delete_expired(older_than, limit=batch_size)
+            if deleted:
+                yield deleted
+            if deleted < batch_size:
+                return
 
 
 class Store(ABC):

@@ -7,7 +7,6 @@ blocks nest as savepoints.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
@@ -18,7 +17,6 @@ from sqlalchemy.orm import attributes
 from sqlalchemy.orm.base import NO_VALUE
 
 from userstore import (
-    InvalidUserData,
     StoreSession,
     StoreUnavailable,
     UserStoreError,
@@ -167,34 +165,6 @@ class SQLAlchemyStoreSession(StoreSession):
             with contextlib.suppress(Exception):
                 await self.session.rollback()
         raise_translated(mapped, error)
-
-    async def list_users(self, *, after: Any = None, limit: int = 100) -> list[Any]:
-        """Return the next page of users in the database's id order; one statement.
-
-        See :meth:`SQLAlchemyUserDatabase.list_users`.
-        """
-        return await self.users.list_users(after=after, limit=limit)
-
-    async def count_tokens(self, older_than: dt.datetime | None = None) -> int:
-        """Return how many tokens are stored (created before ``older_than``, if given)."""
-        return await self.tokens.count_tokens(older_than)
-
-    async def purge_tokens(
-        self, older_than: dt.datetime, *, batch_size: int = 1000
-    ) -> AsyncIterator[int]:
-        """Delete old tokens ``batch_size`` at a time, oldest first; yield each batch's count.
-
-        Each batch is one DELETE and its COMMIT (or a SAVEPOINT inside a caller's
-        transaction).
-        """
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise InvalidUserData("batch_size", "must be an int of at least 1")
-        while True:
-            deleted = await self.tokens.delete_expired(older_than, limit=batch_size)
-            if deleted:
-                yield deleted
-            if deleted < batch_size:
-                return
 
 
 def _committed_values(obj: Any) -> dict[str, Any]:

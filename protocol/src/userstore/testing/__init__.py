@@ -1,4 +1,4 @@
-"""The userstore conformance suite: the contract (docs/contract.md) as cases any adapter runs.
+"""The userstore conformance suite: CONTRACT.md as cases any adapter runs.
 
 An adapter proves itself by supplying one :class:`Harness` and running the
 suite, either from pytest (``userstore.testing.pytest_plugin.ContractSuite``) or
@@ -6,13 +6,14 @@ from plain asyncio code with :func:`run_suite`, which returns one
 :class:`CaseResult` per case with what was observed.
 """
 
-from . import cases as cases
-from ._discovery import harness_for
+from . import suite as suite
+from ._discovery import HARNESS_ENTRY_POINT_GROUP, harness_for
 from ._harness import Harness, MemoryHarness, StatementCount
 from ._suite import CASES, Case, CaseContext, CaseResult, ContractViolation, run_case, run_suite
 
 __all__ = [
     "CASES",
+    "HARNESS_ENTRY_POINT_GROUP",
     "Case",
     "CaseContext",
     "CaseResult",

@@ -63,8 +63,8 @@ class MemoryHarness(Harness):
     scratch_description = "a fresh in-memory store per rule"
 
     def __init__(self, url: str = "memory://") -> None:
-        """Make the harness; ``url`` (``memory://``) is accepted for the entry point's sake."""
         self.url = url
+        """The URL the harness was made for; every case gets a new, empty store."""
 
     @asynccontextmanager
     async def open_store(

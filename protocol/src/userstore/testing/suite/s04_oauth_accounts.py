@@ -1,10 +1,8 @@
-"""The cases of section 4. OAuth accounts of the contract (docs/contract.md)."""
+"""Contract section 4, OAuth accounts: its rules as cases any adapter runs."""
 
 from __future__ import annotations
 
-from ..._errors import (
-    OAuthAccountAlreadyLinked,
-)
+from ..._errors import OAuthAccountAlreadyLinked
 from .._suite import CaseContext, case
 
 __all__: list[str] = []

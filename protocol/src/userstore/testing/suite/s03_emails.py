@@ -1,12 +1,10 @@
-"""The cases of section 3. Emails of the contract (docs/contract.md)."""
+"""Contract section 3, Emails: its rules as cases any adapter runs."""
 
 from __future__ import annotations
 
 import asyncio
 
-from ..._errors import (
-    UserAlreadyExists,
-)
+from ..._errors import UserAlreadyExists
 from ..._fields import email_key
 from .._suite import CaseContext, case
 

@@ -1,4 +1,4 @@
-"""Values the cases of several sections share."""
+"""What several contract sections' cases share."""
 
 from __future__ import annotations
 

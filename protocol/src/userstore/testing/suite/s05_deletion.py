@@ -1,12 +1,10 @@
-"""The cases of section 5. Deletion of the contract (docs/contract.md)."""
+"""Contract section 5, Deletion: its rules as cases any adapter runs."""
 
 from __future__ import annotations
 
-from ..._errors import (
-    UserNotFound,
-)
+from ..._errors import UserNotFound
 from .._suite import CaseContext, case
-from ._common import TOKEN
+from ._helpers import TOKEN
 
 __all__: list[str] = []
 

@@ -1,16 +1,14 @@
-"""The cases of section 6. Access tokens of the contract (docs/contract.md)."""
+"""Contract section 6, Access tokens: its rules as cases any adapter runs."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from ..._errors import (
-    AccessTokenAlreadyExists,
-    InvalidUserData,
-)
+from ..._errors import AccessTokenAlreadyExists, InvalidUserData
 from ..._fields import token_digest
 from .._suite import CaseContext, case
-from ._common import TOKEN, UTC
+from ._helpers import TOKEN, UTC
 
 __all__: list[str] = []
 
@@ -135,3 +133,88 @@ async def case_token_bulk_cleanup(ctx: CaseContext) -> None:
         ctx.expect(await s.tokens.get_by_token("b2" + "x" * 41) is not None, "boundary kept")
         ctx.expect_equal(await s.tokens.delete_for_user(alice.id), 0, "nothing left for alice")
     ctx.observe(f"delete_expired removed {removed}")
+
+
+async def _aged_tokens(
+    ctx: CaseContext, session: Any, days: int, email: str = "aged@example.com"
+) -> dt.datetime:
+    """Store one token a day for ``days`` days from a base date (a new user's); return the base."""
+    base = dt.datetime(2030, 6, 1, tzinfo=UTC)
+    user = await session.users.create(ctx.user(email))
+    for i in range(days):
+        created = base + dt.timedelta(days=i)
+        token = {"token": f"d{i:02d}" + "x" * 40, "user_id": user.id, "created_at": created}
+        await session.tokens.create(token)
+    return base
+
+
+@case(6, "count_tokens counts every token, or those created before older_than (exclusive)")
+async def case_count_tokens(ctx: CaseContext) -> None:
+    async with ctx.session() as s:
+        ctx.expect_equal(await s.count_tokens(), 0, "count of an empty store")
+        base = await _aged_tokens(ctx, s, 5)
+        ctx.expect_equal(await s.count_tokens(), 5, "count of all")
+        ctx.expect_equal(await s.count_tokens(base + dt.timedelta(days=2)), 2, "count before day 2")
+        ctx.expect_equal(await s.count_tokens(base), 0, "count before the first token")
+        ctx.expect_equal(await s.tokens.count_tokens(), 5, "tokens.count_tokens")
+    ctx.observe("counts 5, 2 and 0")
+
+
+@case(6, "delete_expired with a limit deletes at most that many, the oldest first")
+async def case_delete_expired_limit(ctx: CaseContext) -> None:
+    async with ctx.session() as s:
+        base = await _aged_tokens(ctx, s, 6)
+        cutoff = base + dt.timedelta(days=4)
+        ctx.expect_equal(await s.tokens.delete_expired(cutoff, limit=3), 3, "first deletion")
+        for i in range(6):
+            found = await s.tokens.get_by_token(f"d{i:02d}" + "x" * 40)
+            ctx.expect((found is None) == (i < 3), f"token of day {i} after deleting 3")
+        ctx.expect_equal(await s.tokens.delete_expired(cutoff, limit=3), 1, "the one left")
+        ctx.expect_equal(await s.tokens.delete_expired(cutoff, limit=3), 0, "none left")
+        ctx.expect_equal(await s.count_tokens(), 2, "tokens from the cut-off on are kept")
+
+
+@case(6, "purge_tokens deletes in committed batches, oldest first, yielding each count")
+async def case_purge_tokens(ctx: CaseContext) -> None:
+    async with ctx.session() as s:
+        base = await _aged_tokens(ctx, s, 9)
+        cutoff = base + dt.timedelta(days=7)
+        batches = [n async for n in s.purge_tokens(cutoff, batch_size=3)]
+        ctx.expect_equal(batches, [3, 3, 1], "batches of 7 old tokens")
+        ctx.expect_equal(await s.count_tokens(), 2, "tokens from the cut-off on are kept")
+        again = [n async for n in s.purge_tokens(cutoff, batch_size=3)]
+        ctx.expect_equal(again, [], "a purge with nothing to delete yields nothing")
+        even = [n async for n in s.purge_tokens(base + dt.timedelta(days=9), batch_size=1)]
+        ctx.expect_equal(even, [1, 1], "the last batch full, then no empty one")
+    async with ctx.session() as s:
+        base = await _aged_tokens(ctx, s, 6, "again@example.com")
+        async for first in s.purge_tokens(base + dt.timedelta(days=6), batch_size=2):
+            ctx.expect_equal(first, 2, "the first batch")
+            break  # an interrupted purge keeps what it deleted
+    async with ctx.session() as s:
+        ctx.expect_equal(await s.count_tokens(), 4, "tokens after an interrupted purge")
+        for i in range(6):
+            found = await s.tokens.get_by_token(f"d{i:02d}" + "x" * 40)
+            ctx.expect((found is None) == (i < 2), f"token of day {i}: the oldest went first")
+    ctx.observe(f"batches {batches}")
+
+
+class _Undo(Exception):
+    """Raised to roll a transaction back."""
+
+
+@case(6, "purge_tokens inside a transaction joins it: a rollback undoes every batch")
+async def case_purge_tokens_in_transaction(ctx: CaseContext) -> None:
+    async with ctx.session() as s:
+        base = await _aged_tokens(ctx, s, 5)
+        try:
+            async with s.transaction():
+                batches = [
+                    n async for n in s.purge_tokens(base + dt.timedelta(days=5), batch_size=2)
+                ]
+                ctx.expect_equal(batches, [2, 2, 1], "batches inside the transaction")
+                ctx.expect_equal(await s.count_tokens(), 0, "count inside the transaction")
+                raise _Undo
+        except _Undo:
+            pass
+        ctx.expect_equal(await s.count_tokens(), 5, "count after the rollback")

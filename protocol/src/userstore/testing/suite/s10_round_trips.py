@@ -1,11 +1,11 @@
-"""The cases of section 10. Round trips of the contract (docs/contract.md)."""
+"""Contract section 10, Round trips: its rules as cases any adapter runs."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
 
 from .._suite import CaseContext, case
-from ._common import TOKEN, T
+from ._helpers import TOKEN, T
 
 __all__: list[str] = []
 

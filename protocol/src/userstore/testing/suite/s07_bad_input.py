@@ -1,14 +1,14 @@
-"""The cases of section 7. Bad input of the contract (docs/contract.md)."""
+"""Contract section 7, Bad input: its rules as cases any adapter runs."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..._errors import (
-    InvalidUserData,
-)
+from ..._errors import InvalidUserData
 from .._suite import CaseContext, case
-from ._common import TOKEN
+from ._helpers import TOKEN, UTC
 
 __all__: list[str] = []
 
@@ -151,3 +151,33 @@ async def case_bad_token_input(ctx: CaseContext) -> None:
             exc = await ctx.expect_raises(InvalidUserData, s.tokens.create(data), field)
             ctx.expect_equal(getattr(exc, "field", None), field, "InvalidUserData.field")
         ctx.expect_equal(await s.tokens.get_by_token(TOKEN), None, "nothing written")
+
+
+async def _purge(session: Any, older_than: Any, batch_size: Any) -> list[int]:
+    return [n async for n in session.purge_tokens(older_than, batch_size=batch_size)]
+
+
+@case(7, "bad paging and clean-up arguments raise InvalidUserData naming the argument")
+async def case_bad_admin_arguments(ctx: CaseContext) -> None:
+    aware = dt.datetime(2030, 1, 1, tzinfo=UTC)
+    naive = dt.datetime(2030, 1, 1)
+    async with ctx.session() as s:
+        user = await s.users.create(ctx.user())
+        await s.tokens.create({"token": TOKEN, "user_id": user.id, "created_at": aware})
+        calls: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("limit", lambda: s.list_users(limit=0)),
+            ("limit", lambda: s.list_users(limit=True)),
+            ("limit", lambda: s.list_users(limit="2")),  # type: ignore[arg-type]
+            ("after", lambda: s.list_users(after="not-an-id")),
+            ("older_than", lambda: s.count_tokens(naive)),
+            ("older_than", lambda: s.tokens.delete_expired(naive)),
+            ("limit", lambda: s.tokens.delete_expired(aware + dt.timedelta(days=1), limit=0)),
+            ("batch_size", lambda: _purge(s, aware + dt.timedelta(days=1), 0)),
+            ("batch_size", lambda: _purge(s, aware + dt.timedelta(days=1), 2.5)),
+            ("older_than", lambda: _purge(s, naive, 10)),
+        ]
+        for field, call in calls:
+            exc = await ctx.expect_raises(InvalidUserData, call(), field)
+            ctx.expect_equal(getattr(exc, "field", None), field, "InvalidUserData.field")
+        ctx.expect_equal(await s.count_tokens(), 1, "nothing deleted")
+        ctx.expect_equal(len(await s.list_users()), 1, "the user kept")

@@ -1,12 +1,10 @@
-"""The cases of section 9. Transactions of the contract (docs/contract.md)."""
+"""Contract section 9, Transactions: its rules as cases any adapter runs."""
 
 from __future__ import annotations
 
-from ..._errors import (
-    UserAlreadyExists,
-)
+from ..._errors import UserAlreadyExists
 from .._suite import CaseContext, ContractViolation, case
-from ._common import TOKEN
+from ._helpers import TOKEN
 
 __all__: list[str] = []
 

@@ -1,4 +1,4 @@
-"""The cases of section 8. Errors and sessions of the contract (docs/contract.md)."""
+"""Contract section 8, Errors and sessions: its rules as cases any adapter runs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ..._errors import (
     UserStoreError,
 )
 from .._suite import CaseContext, case
-from ._common import TOKEN
+from ._helpers import TOKEN
 
 __all__: list[str] = []
 

@@ -1,11 +1,11 @@
-"""The cases of section 1. Objects of the contract (docs/contract.md)."""
+"""Contract section 1, Objects: its rules as cases any adapter runs."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from .._suite import CaseContext, case
-from ._common import TOKEN
+from ._helpers import TOKEN
 
 __all__: list[str] = []
 

@@ -1,15 +1,13 @@
-"""The cases of section 2. IDs of the contract (docs/contract.md)."""
+"""Contract section 2, IDs: its rules as cases any adapter runs."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from ..._errors import (
-    InvalidUserData,
-)
-from .._suite import CaseContext, case
-from ._common import TOKEN
+from ..._errors import InvalidUserData
+from .._suite import CaseContext, ContractViolation, case
+from ._helpers import TOKEN
 
 __all__: list[str] = []
 
@@ -146,3 +144,48 @@ async def case_get_invalid_int(ctx: CaseContext) -> None:
         for bad in [2**31, 2**63, -(2**63) - 1, "1", str(user.id), True, 1.0, uuid.uuid4(), None]:
             ctx.expect_equal(await s.users.get(bad), None, f"get({bad!r})")
         ctx.expect(await s.users.get(user.id) is not None, "the session still works")
+
+
+async def _page_through(ctx: CaseContext, session: Any, limit: int) -> list[list[Any]]:
+    """Every page ``session.list_users`` gives, the empty last one left out."""
+    pages: list[list[Any]] = []
+    after = None
+    for _ in range(100):
+        page = await session.list_users(after=after, limit=limit)
+        ctx.expect(len(page) <= limit, f"a page of {len(page)} users with limit={limit}")
+        if not page:
+            return pages
+        pages.append(page)
+        after = page[-1].id
+    raise ContractViolation("list_users never returned an empty page")
+
+
+@case(2, "list_users pages through every user once, in one order, at most limit a page")
+async def case_list_users_pages(ctx: CaseContext) -> None:
+    emails = [f"page{i}@example.com" for i in range(7)]
+    async with ctx.session() as s:
+        for email in emails:
+            await s.users.create(ctx.user(email))
+        pages = await _page_through(ctx, s, 3)
+        ctx.expect_equal([len(p) for p in pages], [3, 3, 1], "page sizes with limit=3")
+        seen = [u for page in pages for u in page]
+        ctx.expect_equal(sorted(u.email for u in seen), sorted(emails), "the users paged")
+        ctx.expect_equal(len({u.id for u in seen}), len(emails), "distinct users")
+        whole = await s.list_users()
+        ctx.expect_equal([u.id for u in whole], [u.id for u in seen], "one page, same order")
+        direct = await s.users.list_users(limit=100)
+        ctx.expect_equal([u.id for u in direct], [u.id for u in seen], "users.list_users")
+        ctx.expect(all(u.oauth_accounts == [] for u in whole), "oauth_accounts loaded")
+        ctx.expect_equal(await s.list_users(after=seen[-1].id), [], "after the last user")
+    ctx.observe(f"pages of {[len(p) for p in pages]}")
+
+
+@case(2, "list_users orders integer ids ascending", id_type="int")
+async def case_list_users_int_order(ctx: CaseContext) -> None:
+    async with ctx.session() as s:
+        made = [await s.users.create(ctx.user(f"n{i}@example.com")) for i in range(5)]
+        pages = await _page_through(ctx, s, 2)
+        ids = [u.id for page in pages for u in page]
+        ctx.expect_equal(ids, sorted(u.id for u in made), "ids in ascending order")
+        ctx.expect(all(type(i) is int for i in ids), "ids are int")
+    ctx.observe(f"{len(pages)} pages")
