@@ -153,7 +153,7 @@ def test_fastapi_users_is_used_only_once_imported_and_never_imported_by_userstor
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
-        "before": "userstore._errors.UserAlreadyExists",
+        "before": "userstore.UserAlreadyExists",
         "loaded_before": False,
         "resolved_before": False,
         "after": "userstore.fastapi_users.UserAlreadyExists",

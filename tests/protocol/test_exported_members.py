@@ -142,3 +142,26 @@ def test_public_classes_and_functions_have_docstrings(qualname: str, obj: object
     assert doc.strip(), f"{qualname} has an empty docstring"
     if inspect.isclass(obj):  # a dataclass without a docstring gets its signature as one
         assert not doc.startswith(f"{obj.__name__}("), f"{qualname} has no docstring"
+
+
+@pytest.mark.parametrize("module", [userstore, userstore.memory], ids=lambda m: m.__name__)
+def test_public_classes_and_functions_report_their_public_module(module: types.ModuleType) -> None:
+    private = {
+        name: obj.__module__
+        for name in module.__all__
+        if inspect.isclass(obj := getattr(module, name)) or inspect.isfunction(obj)
+        if obj.__module__ != module.__name__
+    }
+    assert private == {}
+
+
+def test_errors_pickle_and_print_under_their_public_name() -> None:
+    import pickle
+
+    error = userstore.InvalidURL("port out of range", part="port")
+    again = pickle.loads(pickle.dumps(error))
+    assert (type(again), str(again), again.part) == (userstore.InvalidURL, str(error), "port")
+    assert repr(userstore.UserAlreadyExists) == "<class 'userstore.UserAlreadyExists'>"
+    refused = userstore.DatabaseError("database error (X, 42)", code="42")
+    again_refused = pickle.loads(pickle.dumps(refused))
+    assert (again_refused.code, again_refused.detail) == ("42", None)

@@ -91,3 +91,12 @@ __all__ = [
     "token_digest",
     "user_fields",
 ]
+
+# Public classes and functions are userstore's, wherever their code lives: reprs,
+# tracebacks and pickles name ``userstore.UserAlreadyExists``, not a private module.
+for _name in __all__:
+    _value = globals()[_name]
+    public = isinstance(_value, type) or (callable(_value) and hasattr(_value, "__code__"))
+    if public and _value.__module__.startswith("userstore._"):
+        _value.__module__ = __name__
+del _name, _value, public

@@ -43,3 +43,9 @@ __all__ = [
     "build_models",
     "create_engine",
 ]
+
+# Names whose code lives in a private module report the public one (reprs, pickles).
+# The table mixins and column types keep their modules (``models``, ``access_token``,
+# ``types``, all public): SQLAlchemy resolves their annotations in that module.
+SQLAlchemyAccessTokenDatabase.__module__ = f"{__name__}.access_token"
+build_models.__module__ = __name__

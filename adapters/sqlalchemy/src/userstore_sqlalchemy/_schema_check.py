@@ -36,8 +36,11 @@ from sqlalchemy.orm import Mapper
 
 from userstore import SchemaOutdated
 
-from ._token_tables import SQLAlchemyBaseAccessTokenTable
-from .models import SQLAlchemyBaseOAuthAccountTable, SQLAlchemyBaseUserTable
+from .models import (
+    SQLAlchemyBaseAccessTokenTable,
+    SQLAlchemyBaseOAuthAccountTable,
+    SQLAlchemyBaseUserTable,
+)
 
 __all__ = ["SchemaCheck", "schema_check", "schema_problems"]
 

@@ -6,8 +6,8 @@ application's imports change only in the package name.
 
 from __future__ import annotations
 
-from ._token_tables import SQLAlchemyBaseAccessTokenTable, SQLAlchemyBaseAccessTokenTableUUID
 from ._tokendb import SQLAlchemyAccessTokenDatabase
+from .models import SQLAlchemyBaseAccessTokenTable, SQLAlchemyBaseAccessTokenTableUUID
 
 __all__ = [
     "SQLAlchemyAccessTokenDatabase",

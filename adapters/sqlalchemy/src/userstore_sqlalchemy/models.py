@@ -1,5 +1,8 @@
 """Table mixins with fastapi-users-db-sqlalchemy's names, made to behave alike everywhere.
 
+The access-token mixins are importable from ``access_token`` too, as in
+fastapi-users-db-sqlalchemy.
+
 Compared with fastapi-users-db-sqlalchemy 7, the columns a lookup compares use
 :class:`~userstore_sqlalchemy.types.ExactString`; the user table gains
 ``email_key`` (``email_key(email)``, unique-indexed, kept in sync on every flush);
@@ -9,6 +12,7 @@ provider tokens, and time-ordered ids (their link order).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -17,10 +21,12 @@ from sqlalchemy.orm import Mapped, Mapper, declared_attr, mapped_column
 
 from userstore import EMAIL_KEY_MAX_LENGTH, email_key
 
-from .types import GUID, UUID_ID, ExactString, uuid7
+from .types import GUID, UUID_ID, ExactString, UTCDateTime, now_utc, uuid7
 
 __all__ = [
     "ID",
+    "SQLAlchemyBaseAccessTokenTable",
+    "SQLAlchemyBaseAccessTokenTableUUID",
     "SQLAlchemyBaseOAuthAccountTable",
     "SQLAlchemyBaseOAuthAccountTableUUID",
     "SQLAlchemyBaseUserTable",
@@ -147,3 +153,39 @@ def _sync_email_key(mapper: Mapper[Any], connection: Any, target: Any) -> None:
 
 event.listen(SQLAlchemyBaseUserTable, "before_insert", _sync_email_key, propagate=True)
 event.listen(SQLAlchemyBaseUserTable, "before_update", _sync_email_key, propagate=True)
+
+
+class SQLAlchemyBaseAccessTokenTable(Generic[ID]):
+    """Base columns of the access-token table; the application adds ``user_id``.
+
+    ``token`` (43 characters, a FastAPI Users token or its SHA-256 digest) is the
+    primary key and compares exactly; ``created_at`` is aware UTC and indexed for
+    :meth:`~SQLAlchemyAccessTokenDatabase.delete_expired`.
+    """
+
+    __tablename__ = "accesstoken"
+
+    if TYPE_CHECKING:  # AccessTokenProtocol's attributes plain, see SQLAlchemyBaseUserTable
+        token: str
+        created_at: dt.datetime
+        user_id: ID
+    else:
+        token: Mapped[str] = mapped_column(ExactString(43), primary_key=True)
+        created_at: Mapped[dt.datetime] = mapped_column(
+            UTCDateTime, index=True, nullable=False, default=now_utc
+        )
+
+
+class SQLAlchemyBaseAccessTokenTableUUID(SQLAlchemyBaseAccessTokenTable[UUID_ID]):
+    """The access-token table for UUID user ids, deleted with its user."""
+
+    if TYPE_CHECKING:  # to mypy a declared_attr is no settable attribute: it fails the bound
+        user_id: UUID_ID
+    else:
+
+        @declared_attr
+        def user_id(cls) -> Mapped[UUID_ID]:
+            """The owner; deleting the user deletes the token."""
+            return mapped_column(
+                GUID, ForeignKey("user.id", ondelete="cascade"), nullable=False, index=True
+            )
