@@ -10,17 +10,15 @@ from typing import Any
 
 import pytest
 
-from userstore import (
+from userstore import InvalidUserData, UserStoreError, email_key
+from userstore.rules import (
     ACCESS_TOKEN_FIELDS,
     EMAIL_KEY_MAX_LENGTH,
     OAUTH_ACCOUNT_FIELDS,
     FieldRule,
-    InvalidUserData,
     Schema,
-    UserStoreError,
     check_aware_datetime,
     coerce_id,
-    email_key,
     id_rule,
     lookup_email_key,
     lookup_string,

@@ -7,14 +7,9 @@ from typing import Any
 
 import pytest
 
-from userstore import (
-    FieldRule,
-    InvalidURL,
-    InvalidUserData,
-    StoreUnavailable,
-    connect,
-)
+from userstore import InvalidURL, InvalidUserData, StoreUnavailable, connect
 from userstore.memory import MemoryStore, MemoryUser
+from userstore.rules import FieldRule
 
 USER = {"email": "alice@example.com", "hashed_password": "hash"}
 ACCOUNT = {

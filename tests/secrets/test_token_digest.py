@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import event, select, text
 
 import userstore
-from userstore import token_digest
+from userstore.rules import token_digest
 from userstore_sqlalchemy import SQLAlchemyStore
 
 UTC = dt.UTC

@@ -1,10 +1,14 @@
 """userstore: a user-persistence protocol for Python web frameworks.
 
-The abstract databases (FastAPI Users' method names), typed errors, the field
-rules and email key every adapter shares, and :func:`connect`, which finds an
-adapter by URL scheme through the ``userstore.adapters`` entry points.
+The abstract databases (FastAPI Users' method names), typed errors, the email
+key, and :func:`connect`, which finds an adapter by URL scheme through the
+``userstore.adapters`` entry points.  The field rules adapters apply are in
+:mod:`userstore.rules`.
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from . import rules as _rules
 from ._errors import (
     AccessTokenAlreadyExists,
     AdapterNotFound,
@@ -18,22 +22,7 @@ from ._errors import (
     UserNotFound,
     UserStoreError,
 )
-from ._fields import (
-    ACCESS_TOKEN_FIELDS,
-    EMAIL_KEY_MAX_LENGTH,
-    OAUTH_ACCOUNT_FIELDS,
-    FieldRule,
-    IdType,
-    Schema,
-    check_aware_datetime,
-    coerce_id,
-    email_key,
-    id_rule,
-    lookup_email_key,
-    lookup_string,
-    token_digest,
-    user_fields,
-)
+from ._fields import IdType, email_key
 from ._protocol import (
     AccessTokenProtocol,
     BaseAccessTokenDatabase,
@@ -48,10 +37,7 @@ from ._store import SchemaConflict, SchemaUpgrade, Store, StoreSession, UpgradeP
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACCESS_TOKEN_FIELDS",
-    "EMAIL_KEY_MAX_LENGTH",
     "ENTRY_POINT_GROUP",
-    "OAUTH_ACCOUNT_FIELDS",
     "AccessTokenAlreadyExists",
     "AccessTokenProtocol",
     "Adapter",
@@ -59,13 +45,11 @@ __all__ = [
     "DatabaseError",
     "BaseAccessTokenDatabase",
     "BaseUserDatabase",
-    "FieldRule",
     "IdType",
     "InvalidURL",
     "InvalidUserData",
     "OAuthAccountAlreadyLinked",
     "OAuthAccountProtocol",
-    "Schema",
     "SchemaConflict",
     "SchemaOutdated",
     "SchemaUpgrade",
@@ -80,16 +64,9 @@ __all__ = [
     "UserStoreError",
     "__version__",
     "available_adapters",
-    "check_aware_datetime",
-    "coerce_id",
     "connect",
     "email_key",
-    "id_rule",
-    "lookup_email_key",
-    "lookup_string",
     "register",
-    "token_digest",
-    "user_fields",
 ]
 
 # Public classes and functions are userstore's, wherever their code lives: reprs,
@@ -100,3 +77,38 @@ for _name in __all__:
     if public and _value.__module__.startswith("userstore._"):
         _value.__module__ = __name__
 del _name, _value, public
+
+
+_MOVED_TO_RULES = frozenset(
+    (
+        "ACCESS_TOKEN_FIELDS",
+        "EMAIL_KEY_MAX_LENGTH",
+        "OAUTH_ACCOUNT_FIELDS",
+        "FieldRule",
+        "Schema",
+        "check_aware_datetime",
+        "coerce_id",
+        "id_rule",
+        "lookup_email_key",
+        "lookup_string",
+        "token_digest",
+        "user_fields",
+    )
+)
+
+
+# Hidden from type checkers: they report the old names, and any misspelt one, as errors.
+if not _TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        """The field-rule helpers, now in :mod:`userstore.rules`, under their old names."""
+        if name in _MOVED_TO_RULES:
+            import warnings
+
+            warnings.warn(
+                f"userstore.{name} moved to userstore.rules.{name}",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return getattr(_rules, name)
+        raise AttributeError(f"module 'userstore' has no attribute {name!r}")

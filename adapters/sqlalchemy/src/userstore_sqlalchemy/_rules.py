@@ -11,7 +11,8 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.schema import Column
 
-from userstore import FieldRule, IdType, Schema
+from userstore import IdType
+from userstore.rules import FieldRule, Schema
 
 from .types import GUID
 

@@ -11,12 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, attributes, class_mapper
 
 from userstore import (
-    ACCESS_TOKEN_FIELDS,
     AccessTokenAlreadyExists,
     BaseAccessTokenDatabase,
     InvalidUserData,
-    Schema,
     UserNotFound,
+)
+from userstore.rules import (
+    ACCESS_TOKEN_FIELDS,
+    Schema,
     check_aware_datetime,
     coerce_id,
     id_rule,

@@ -18,13 +18,8 @@ from sqlalchemy.orm import (
     contains_eager,
 )
 
-from userstore import (
-    OAUTH_ACCOUNT_FIELDS,
-    IdType,
-    Schema,
-    id_rule,
-    user_fields,
-)
+from userstore import IdType
+from userstore.rules import OAUTH_ACCOUNT_FIELDS, Schema, id_rule, user_fields
 
 from ._rules import id_kind, int_range, model_schema
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Table, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Mapper, declared_attr, mapped_column
 
-from userstore import EMAIL_KEY_MAX_LENGTH, email_key
+from userstore import email_key
+from userstore.rules import EMAIL_KEY_MAX_LENGTH
 
 from .types import GUID, UUID_ID, ExactString, UTCDateTime, now_utc, uuid7
 

@@ -23,11 +23,9 @@ from userstore import (
     UserNotFound,
     UserProtocol,
     UserStoreError,
-    coerce_id,
     email_key,
-    lookup_email_key,
-    lookup_string,
 )
+from userstore.rules import coerce_id, lookup_email_key, lookup_string
 
 from ._runner import SessionRunner, retry_conflicts
 from ._translate import ErrorMap

@@ -23,7 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from userstore import EMAIL_KEY_MAX_LENGTH, email_key
+from userstore import email_key
+from userstore.rules import EMAIL_KEY_MAX_LENGTH
 
 from ..models import oauth_unique_name
 from ..types import ExactString, UTCDateTime
