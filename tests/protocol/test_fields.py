@@ -6,7 +6,7 @@ import enum
 import pickle
 import re
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -590,3 +590,26 @@ def test_a_rule_of_unknown_type_still_checks_strings() -> None:
         with pytest.raises(InvalidUserData) as info:
             rule.check(bad)
         assert reason in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("kind", "good", "bad"),
+    [
+        (list[int], [1, 2], [1, True]),
+        (dict[str, list[int]], {"a": [1]}, {"a": [1.5]}),
+        (dict[str, int], {"a": 1}, {1: 1}),
+        (tuple[int, ...], (1, 2, 3), (1, "2")),
+        (tuple[int, str], (1, "a"), (1, "a", 2)),
+        (set[str], {"a"}, {b"a"}),
+        (list[int] | dict[str, int], {"a": 1}, ["1"]),
+        (list[Literal["a", "b"]], ["a", "b"], ["c"]),
+    ],
+    ids=str,
+)
+def test_parameterised_types_are_checked_item_by_item_without_coercion(
+    kind: Any, good: Any, bad: Any
+) -> None:
+    rule = FieldRule("custom", (kind,))
+    assert rule.check(good) == good
+    with pytest.raises(InvalidUserData, match=r"^custom: expected "):
+        rule.check(bad)

@@ -14,13 +14,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import math
+import types
+import typing
 import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
-from functools import cached_property
 from typing import Any, Literal
-
-from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from ._errors import InvalidUserData
 
@@ -76,11 +75,45 @@ def _has_surrogate(value: str) -> bool:
 
 def _is_instance(value: Any, types: tuple[type[Any], ...]) -> bool:
     # isinstance() refuses parameterised generics (dict[str, Any]...); those are
-    # left to the rule's pydantic fallback.
+    # checked by _conforms.
     try:
         return isinstance(value, types)
     except TypeError:
         return False
+
+
+def _conforms(value: Any, kind: Any) -> bool:
+    """Whether ``value`` is of ``kind``, a parameterised type too, items included; no coercion.
+
+    ``list[str]`` takes a list of str only, ``dict[str, int]`` a dict of str to int
+    (``bool`` never counts as ``int``), ``X | None`` either; the origin of any other
+    generic is checked with ``isinstance`` alone.
+    """
+    if kind is Any or kind is object:
+        return True
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
+    if origin is None:
+        if isinstance(value, bool) and kind is not bool:
+            return False
+        return isinstance(kind, type) and isinstance(value, kind)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_conforms(value, arg) for arg in args)
+    if origin is Literal:
+        return any(type(value) is type(arg) and value == arg for arg in args)
+    if not isinstance(origin, type) or not isinstance(value, origin):
+        return False
+    if isinstance(value, Mapping):
+        if len(args) != 2:
+            return True
+        return all(_conforms(k, args[0]) and _conforms(v, args[1]) for k, v in value.items())
+    if isinstance(value, tuple) and args:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_conforms(item, args[0]) for item in value)
+        return len(value) == len(args) and all(map(_conforms, value, args))
+    if isinstance(value, (list, set, frozenset)) and len(args) == 1:
+        return all(_conforms(item, args[0]) for item in value)
+    return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,13 +140,6 @@ class FieldRule:
     non_empty: bool = False
     int_range: tuple[int, int] | None = None
     json: bool = False
-
-    @cached_property
-    def _fallback(self) -> TypeAdapter[Any] | None:
-        simple = (str, bool, int, float, bytes, dt.datetime, dt.date, uuid.UUID)
-        if all(t in simple for t in self.types):
-            return None
-        return TypeAdapter(self.types[0], config=ConfigDict(strict=True))
 
     def check(self, value: Any) -> Any:
         """Return ``value`` (normalised: str subclasses to str, datetimes to UTC) or raise.
@@ -147,14 +173,8 @@ class FieldRule:
             if isinstance(value, str):
                 self._check_str(value)
             return value
-        fallback = self._fallback
-        if fallback is not None:
-            try:
-                fallback.validate_python(value)
-            except ValidationError:
-                pass
-            else:
-                return value
+        if any(typing.get_origin(t) is not None and _conforms(value, t) for t in self.types):
+            return value
         raise InvalidUserData(
             self.name, f"expected {self._type_names()}, got {type(value).__name__}"
         )
