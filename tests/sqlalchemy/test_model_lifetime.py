@@ -11,7 +11,6 @@ import gc
 import weakref
 from typing import Any
 
-import pytest
 from sqlalchemy import ForeignKey
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -23,8 +22,6 @@ from userstore_sqlalchemy import (
     SQLAlchemyBaseOAuthAccountTableUUID,
     SQLAlchemyBaseUserTableUUID,
 )
-
-pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 
 def _models() -> list[type[Any]]:

@@ -110,4 +110,8 @@ class FairAsyncQueuePool(AsyncAdaptedQueuePool):
     ``pool_timeout``, ``pool_use_lifo`` for idle connections).
     """
 
+    # SQLAlchemy has no public way to choose the queue a QueuePool keeps its
+    # connections in: QueuePool.__init__ builds ``self._queue_class(pool_size,
+    # use_lifo=...)``, and ``sqlalchemy.util.queue.QueueCommon`` is the interface
+    # it calls.  tests/sqlalchemy/test_private_apis.py fails if either changes.
     _queue_class: Any = _HandOffQueue

@@ -228,7 +228,12 @@ class MySQLShim(DialectShim):
 
 def _restore_read_committed(dialect: Dialect) -> None:
     # SQLAlchemy read the server's default (REPEATABLE READ) at the first connect
-    # and sets it back on a connection that had an isolation_level option
+    # and sets it back on a connection that had an isolation_level option.  The
+    # shim makes every connection READ COMMITTED, so that is the level to restore;
+    # there is no public hook for "the level connections start with" other than
+    # the dialect's ``default_isolation_level``.  Only an engine without an
+    # isolation_level of its own is touched (the application's choice wins).
+    # tests/sqlalchemy/test_private_apis.py checks the attribute SQLAlchemy reads.
     if getattr(dialect, "isolation_level", None) is None:
         dialect.default_isolation_level = "READ COMMITTED"
 

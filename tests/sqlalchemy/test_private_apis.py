@@ -1,0 +1,72 @@
+"""The non-public SQLAlchemy and driver behaviour the adapter leans on, pinned.
+
+Each mechanism below has no public API that does its job (the reason is at the
+mechanism's code).  These tests fail when the library changes what it relies on,
+so the change is seen in CI and not as a silent loss in production.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+import aiosqlite.core
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import default
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
+from sqlalchemy.util import queue as sa_queue
+
+from userstore_sqlalchemy import create_engine
+from userstore_sqlalchemy._pool import FairAsyncQueuePool, _HandOffQueue
+from userstore_sqlalchemy.engine import _VALUE_RECORDS
+
+
+def test_queue_pool_builds_its_queue_from_queue_class() -> None:
+    """FairAsyncQueuePool swaps the queue through ``_queue_class``."""
+    assert "_queue_class" in vars(AsyncAdaptedQueuePool)
+    assert "self._queue_class(" in inspect.getsource(QueuePool.__init__)
+    pool = FairAsyncQueuePool(lambda: None, pool_size=2)
+    assert type(pool._pool) is _HandOffQueue
+    for name in ("get", "put", "empty", "full", "qsize"):
+        assert callable(getattr(sa_queue.QueueCommon, name)), name
+
+
+async def test_the_log_formats_the_value_filter_knows_are_still_used(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SQLAlchemy's row record and aiosqlite's call records keep their format strings."""
+    sources = inspect.getsource(aiosqlite.core)
+    for record in ("executing %s", "operation %s completed"):
+        assert f'"{record}"' in sources, record
+    engine = create_async_engine("sqlite+aiosqlite://", echo="debug")
+    try:
+        with caplog.at_level(logging.DEBUG):
+            async with engine.connect() as connection:
+                (await connection.execute(text("SELECT 'stored value'"))).all()
+        seen = {r.msg for r in caplog.records if isinstance(r.msg, str)}
+        assert "Row %r" in seen
+    finally:
+        await engine.dispose()
+    assert {"Row %r", "executing %s", "operation %s completed"} <= _VALUE_RECORDS
+
+
+async def test_the_filter_hides_those_records(caplog: pytest.LogCaptureFixture) -> None:
+    engine = create_engine("sqlite+aiosqlite://", echo="debug")
+    try:
+        with caplog.at_level(logging.DEBUG):
+            async with engine.connect() as connection:
+                (await connection.execute(text("SELECT 'stored value'"))).all()
+    finally:
+        await engine.dispose()
+    rows = [r for r in caplog.records if "Row" in str(r.msg)]
+    assert rows
+    assert all("stored value" not in r.getMessage() for r in rows)
+
+
+def test_default_isolation_level_is_what_the_pool_restores() -> None:
+    """The MySQL shim sets ``default_isolation_level``; SQLAlchemy resets to it on return."""
+    assert "default_isolation_level" in inspect.getsource(
+        default.DefaultDialect.reset_isolation_level
+    )
