@@ -1,4 +1,4 @@
-"""CONTRACT.md on all four adapters: the conformance suite, once per backend and driver."""
+"""docs/contract.md on all four adapters: the conformance suite, once per backend and driver."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Adversarial input values for the differential test, as hypothesis strategies.
 
 Each pool mixes values every adapter must accept (and then compare, store and
-return identically) with values CONTRACT.md section 7 makes them refuse: one
+return identically) with values docs/contract.md section 7 makes them refuse: one
 past a length limit, control characters (NUL included), empty strings, wrong
 Python types.  Pools are small on purpose, so that random sequences hit the
 same key twice (duplicate emails by their key, duplicate links, duplicate

@@ -1,6 +1,6 @@
 """The store's connection killed by the server (``pg_terminate_backend``, MariaDB ``KILL``).
 
-CONTRACT.md section 8: connection loss surfaces as ``StoreUnavailable``; nothing of
+docs/contract.md section 8: connection loss surfaces as ``StoreUnavailable``; nothing of
 the cut work is committed; the next call, on a fresh connection, works.  A
 connection killed while it idles in the pool has lost nothing, but the store only
 learns of it on its next use: that call raises ``StoreUnavailable`` (the statement

@@ -1,4 +1,4 @@
-"""The conformance suite itself: it covers CONTRACT.md, passes on memory, and can fail."""
+"""The conformance suite itself: it covers docs/contract.md, passes on memory, can fail."""
 
 import asyncio
 import subprocess

@@ -1,4 +1,4 @@
-"""Lookups are index lookups on every backend (CONTRACT.md sections 3 and 10).
+"""Lookups are index lookups on every backend (docs/contract.md sections 3 and 10).
 
 The exact SQL and parameters each lookup sends are captured with an engine event
 and explained on the same database, loaded with enough rows (2000 users, each with

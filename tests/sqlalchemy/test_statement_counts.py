@@ -1,4 +1,4 @@
-"""Round trips per operation (CONTRACT.md section 10), counted on the tutorial's plain engine.
+"""Round trips per operation (docs/contract.md section 10), counted on the tutorial's plain engine.
 
 ``before_cursor_execute`` sees every statement the driver is given and the
 engine's ``commit`` event every commit; each operation's events are compared

@@ -325,7 +325,7 @@ class Schema:
 
 
 def user_fields(id_type: IdType, *, id_range: tuple[int, int] = INT64) -> Schema:
-    """Return the contract's user fields (CONTRACT.md sections 1 and 7)."""
+    """Return the contract's user fields (docs/contract.md sections 1 and 7)."""
     return Schema(
         "user",
         {

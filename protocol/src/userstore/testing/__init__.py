@@ -1,4 +1,4 @@
-"""The userstore conformance suite: CONTRACT.md as cases any adapter runs.
+"""The userstore conformance suite: the contract (docs/contract.md) as cases any adapter runs.
 
 An adapter proves itself by supplying one :class:`Harness` and running the
 suite, either from pytest (``userstore.testing.pytest_plugin.ContractSuite``) or

@@ -33,7 +33,7 @@ class ContractViolation(AssertionError):
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One rule of CONTRACT.md turned into a check."""
+    """One rule of the contract (docs/contract.md) turned into a check."""
 
     id: str
     section: int
@@ -66,7 +66,7 @@ class CaseResult:
 
 
 CASES: list[Case] = []
-"""Every case, in CONTRACT.md order."""
+"""Every case, in the contract's order (docs/contract.md)."""
 
 
 def case(

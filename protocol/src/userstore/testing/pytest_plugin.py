@@ -34,7 +34,7 @@ class ContractSuite:
 
     @pytest.mark.parametrize("contract_case", CASES, ids=[c.id for c in CASES])
     def test_contract(self, userstore_harness: Harness, contract_case: Case) -> None:
-        """Run one case of CONTRACT.md against the harness's adapter."""
+        """Run one case of the contract (docs/contract.md) against the harness's adapter."""
         result = asyncio.run(run_case(userstore_harness, contract_case))
         if not result.passed:
             pytest.fail(result.report(), pytrace=False)
