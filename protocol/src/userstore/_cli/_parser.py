@@ -69,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument(
         "--models",
         metavar="MODULE:BASE",
-        help="the application's declarative base, e.g. app.models:Base (default: the "
-        "adapter's own models)",
+        help="the application's models, module:attribute, handed to the adapter as models= "
+        "(SQLAlchemy: the declarative base, e.g. app.models:Base; default: the adapter's own)",
     )
     models.add_argument(
         "--id-type",
