@@ -51,7 +51,8 @@ def default_url() -> str:
     found = adapter_default_url()
     if found is None:
         raise CommandError(
-            "no store URL: pass --url or set $USERSTORE_URL (no installed adapter has a default)"
+            "no store URL: pass --url or set $USERSTORE_URL (no installed adapter has a "
+            "default store; install userstore-sqlalchemy for a SQLite file here)"
         )
     return found
 
