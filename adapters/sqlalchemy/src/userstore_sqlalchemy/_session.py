@@ -73,16 +73,16 @@ class SQLAlchemyStoreSession(StoreSession):
         before the block, or when the block first loaded it (for a SAVEPOINT, the
         values of the enclosing block at that point).
         """
-        unit = self.users._runner
-        nested = unit.in_caller_transaction()
+        runner = self.users._runner
+        nested = runner.in_caller_transaction()
         try:
             if nested:
                 # SQLite: the real BEGIN first, so releasing the SAVEPOINT commits nothing
-                await unit.shim.before_savepoint(await unit.connection())
+                await runner.shim.before_savepoint(await runner.connection())
             elif self.session.in_transaction():
                 await self.session.commit()
         except Exception as error:
-            await self._fail(unit, error, rollback=not nested, doom=nested)
+            await self._fail(runner, error, rollback=not nested, doom=nested)
         if not nested:
             self._doomed = None
         held = snapshot(clean_objects(self.session))
@@ -124,7 +124,7 @@ class SQLAlchemyStoreSession(StoreSession):
                 if nested and not block_done:
                     # ROLLBACK TO SAVEPOINT failed: the block's writes may still be there
                     self._doomed = UserStoreError
-                await self._fail(unit, error, rollback=not nested, doom=nested)
+                await self._fail(runner, error, rollback=not nested, doom=nested)
             raise
         finally:
             event.remove(sync_session, "before_flush", before_flush)
@@ -149,14 +149,14 @@ class SQLAlchemyStoreSession(StoreSession):
                     attributes.set_committed_value(obj, key, kept)
 
     async def _fail(
-        self, unit: SessionRunner, error: Exception, *, rollback: bool = True, doom: bool = False
+        self, runner: SessionRunner, error: Exception, *, rollback: bool = True, doom: bool = False
     ) -> NoReturn:
         """Raise the contract's error for ``error``, after rolling the session back.
 
         ``doom``: ``error`` ended a SAVEPOINT block; if it means the connection is
         lost, the outermost block will not commit.
         """
-        mapped = unit.translate(error, {})
+        mapped = runner.translate(error, {})
         if doom and isinstance(mapped, StoreUnavailable):
             self._doomed = StoreUnavailable
         if mapped is None or mapped is error:
