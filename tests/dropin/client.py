@@ -119,15 +119,20 @@ def new_email(tag: str) -> str:
 
 
 def case_variants(email: str, count: int) -> list[str]:
-    """``count`` spellings of ``email`` that differ only in the case of the local part."""
+    """``count`` spellings of ``email`` that differ only in the case of their letters.
+
+    The local part's letters vary first; the domain's count too, so an address
+    whose random tag is all digits still has enough spellings.
+    """
     local, _, domain = email.partition("@")
     letters = [i for i, c in enumerate(local) if c.isalpha()]
+    letters += [len(local) + 1 + i for i, c in enumerate(domain) if c.isalpha()]
     spellings = []
     for upper in itertools.product((False, True), repeat=len(letters)):
-        chars = list(local)
-        for index, up in zip(letters, upper, strict=True):
+        chars = list(email)
+        for index, up in zip(reversed(letters), upper, strict=True):
             chars[index] = chars[index].upper() if up else chars[index]
-        spellings.append("".join(chars) + "@" + domain)
+        spellings.append("".join(chars))
         if len(spellings) == count:
             return spellings
     raise ValueError(f"{email!r} has fewer than {count} case variants")
