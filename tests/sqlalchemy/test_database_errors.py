@@ -24,8 +24,14 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from userstore import DatabaseError, SchemaOutdated, UserStoreError
+from userstore import (
+    ReadOnlyServer,
+    SchemaOutdated,
+    StoreUnavailable,
+    UserStoreError,
+)
 from userstore_sqlalchemy import GUID, SQLAlchemyBaseUserTableUUID, SQLAlchemyUserDatabase
+from userstore_sqlalchemy.dialects import shim_for
 
 from ..backends import Backend
 from ..conftest import backend_url
@@ -85,7 +91,11 @@ READ_ONLY = {
 }
 
 
-async def test_an_untranslated_error_keeps_the_drivers_first_line(engine: AsyncEngine) -> None:
+async def test_a_write_a_read_only_server_refuses_is_read_only_server_naming_it(
+    engine: AsyncEngine,
+) -> None:
+    """A replica (or a session made read-only) refuses the INSERT: a typed error, the same
+    on every backend, that names the server and says nothing was written."""
     async with created(engine, CurrentBase.metadata):
         statement = READ_ONLY[engine.dialect.name]
 
@@ -102,14 +112,24 @@ async def test_an_untranslated_error_keeps_the_drivers_first_line(engine: AsyncE
             assert await users.get_by_email("ada@example.com") is None
             with pytest.raises(UserStoreError) as write:
                 await users.create({"email": "ada@example.com", "hashed_password": "h"})
+            async with session.begin():
+                with pytest.raises(ReadOnlyServer) as inside:
+                    await users.create({"email": "ada@example.com", "hashed_password": "h"})
         event.remove(engine.sync_engine, "connect", read_only)
+        await engine.dispose()
+        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+            assert (
+                await SQLAlchemyUserDatabase(session, CurrentUser).get_by_email("ada@example.com")
+                is None
+            )
     error = write.value
-    assert type(error) is DatabaseError
-    assert error.detail is not None
-    assert "read" in error.detail.lower()
+    assert type(error) is ReadOnlyServer
+    assert isinstance(error, StoreUnavailable)
+    location = shim_for(engine.dialect).location(engine.url)
+    assert error.server == location == inside.value.server
     message = str(error)
-    assert message.startswith("database error ("), message
-    assert "read" in message.lower(), message  # the database's own reason
+    assert location in message, message
+    assert "read-only" in message, message
     assert "\n" not in message
 
 

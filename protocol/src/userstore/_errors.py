@@ -9,9 +9,12 @@ Hierarchy::
     ├── UserNotFound               update/delete of a user that no longer exists
     ├── InvalidUserData            bad input, refused before any SQL (also a ValueError)
     ├── StoreUnavailable           the connection was lost or the server cannot be reached
+    │   ├── CommitOutcomeUnknown   the connection was lost during COMMIT: stored or not
+    │   └── ReadOnlyServer         a write reached a server that takes none (a replica)
     ├── InvalidURL                 a store URL or option cannot work (also a ValueError)
     ├── SchemaOutdated             the tables lack what userstore needs (an older schema, none)
     ├── DatabaseError              any other refusal by the database, with its code
+    │   └── TransactionConflict    rolled back to end a conflict (deadlock, certification)
     └── AdapterNotFound            no installed adapter serves a URL scheme (also a LookupError)
 
 Adapters translate their driver's errors into these in one place; a raw driver
@@ -39,12 +42,15 @@ from typing import Any, Self
 __all__ = [
     "AccessTokenAlreadyExists",
     "AdapterNotFound",
+    "CommitOutcomeUnknown",
     "DatabaseError",
     "InvalidURL",
     "InvalidUserData",
     "OAuthAccountAlreadyLinked",
+    "ReadOnlyServer",
     "SchemaOutdated",
     "StoreUnavailable",
+    "TransactionConflict",
     "UserAlreadyExists",
     "UserNotFound",
     "UserStoreError",
@@ -124,6 +130,40 @@ class StoreUnavailable(UserStoreError):
     """
 
 
+class CommitOutcomeUnknown(StoreUnavailable):
+    """The connection was lost while the database committed: the write may be stored or not.
+
+    The database received COMMIT and the answer never came back, so userstore
+    cannot tell whether the transaction is kept.  Where the write can be
+    recognised (a created user, OAuth account or access token, by its id or key;
+    a deleted user) userstore looks on a new connection and, if the write is
+    there, returns as if the commit had answered.  This error means it could not
+    look (the server is still unreachable) or did not find the write: a server
+    that lost the client may still be finishing the commit, so "not found" is not
+    proof that nothing was stored.  Look the object up before writing it again:
+    the same create run twice gives ``UserAlreadyExists`` if the first was kept.
+    """
+
+
+class ReadOnlyServer(StoreUnavailable):
+    """A write reached a server that accepts none: a replica, or a primary demoted by failover.
+
+    ``server`` is the server's ``host:port`` (or file).  Nothing was written; the
+    next write on a connection to the primary succeeds.
+    """
+
+    def __init__(self, message: str, *, server: str) -> None:
+        super().__init__(message)
+        self.server = server
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_read_only_server, (str(self), self.server))
+
+
+def _read_only_server(message: str, server: str) -> ReadOnlyServer:
+    return ReadOnlyServer(message, server=server)
+
+
 class InvalidURL(UserStoreError, ValueError):
     """A store URL, one of its query options or a connect option that cannot work.
 
@@ -186,6 +226,19 @@ class DatabaseError(UserStoreError):
 
 def _database_error(message: str, code: str | None, detail: str | None) -> DatabaseError:
     return DatabaseError(message, code=code, detail=detail)
+
+
+class TransactionConflict(DatabaseError):
+    """The database rolled the transaction back to end a conflict with a concurrent one.
+
+    A deadlock (MySQL 1213, PostgreSQL 40P01), a serialization failure (40001) or
+    a Galera certification failure (1213 at COMMIT, when another node committed
+    a write to the same rows first).  Nothing of the transaction was kept; running
+    it again is safe and usually succeeds.  userstore runs its own one-call
+    writes again by itself, so this reaches the application only from a write
+    inside the application's own transaction (``async with session.begin()``),
+    which userstore cannot replay, or after several conflicts in a row.
+    """
 
 
 class AdapterNotFound(UserStoreError, LookupError):

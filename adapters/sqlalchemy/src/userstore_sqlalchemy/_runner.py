@@ -9,9 +9,14 @@
   commit that expires them (``expire_on_commit=True``) their values are put back
   as committed, and after an error they get their pre-call values back
   (:mod:`._snapshots`).
-- A write the server rolled back to end a lock conflict (MySQL's deadlocks) is
-  run again, up to three times in all, when it is the whole transaction
-  (:func:`retry_conflicts`).
+- A write the server rolled back to end a conflict (a deadlock, a serialization
+  failure, a Galera certification failure at COMMIT) is run again, up to five
+  times in all with a short random pause between, when it is the whole
+  transaction (:func:`retry_conflicts`); inside the caller's transaction it
+  raises ``TransactionConflict``.
+- A connection lost during our COMMIT raises ``CommitOutcomeUnknown``: the
+  server may have kept the write.  The methods that can recognise their write
+  look for it on a new connection (:meth:`SessionRunner.resolve`).
 - Every failure is handed to :mod:`._translate`, the one place where driver and
   SQLAlchemy errors become the contract's typed errors.
 
@@ -24,9 +29,11 @@ prepared connection those use; :meth:`SessionRunner.write` runs a write.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import functools
+import random
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
@@ -39,8 +46,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapper, Session, SessionTransactionOrigin
 
 from userstore import (
+    CommitOutcomeUnknown,
     DatabaseError,
+    ReadOnlyServer,
     SchemaOutdated,
+    StoreUnavailable,
     UserStoreError,
 )
 
@@ -59,7 +69,10 @@ __all__ = ["SessionRunner", "install_shim", "retry_conflicts"]
 
 _PREPARED = "userstore.prepared"
 _UNPREPARED = object()
-_ATTEMPTS = 3
+_ATTEMPTS = 5
+_PAUSE = 0.004
+"""Seconds, doubled after each conflict and drawn at random up to that: concurrent losers
+spread out, and the winner's write reaches the other Galera nodes in the meantime."""
 _RETRYING = contextvars.ContextVar("userstore.retrying", default=False)
 
 T = TypeVar("T")
@@ -111,6 +124,11 @@ class SessionRunner:
         # the tables of userstore's models in the mapper's registry (and ``also``'s),
         # checked on the first call on this engine (_schema_check.py)
         self.schema = schema_check(engine, mapper, also)
+        self.server = self.shim.location(engine.url)
+        # userstore_sqlalchemy.routing.RoutingSession.reading, where the session routes
+        self._reading: Callable[[], contextlib.AbstractContextManager[None]] | None = getattr(
+            session.sync_session, "reading", None
+        )
 
     async def connection(self) -> AsyncConnection:
         """The session's connection for our tables, prepared by the shim.
@@ -153,7 +171,10 @@ class SessionRunner:
                 self.schema.run(connection)
             return run(session)
 
-        found = await self.session.run_sync(connected)
+        first: Callable[[Session], Any] = connected
+        if self._reading is not None:  # a RoutingSession: the lookup may go to a replica
+            first, run = _as_read(self._reading, connected), _as_read(self._reading, run)
+        found = await self.session.run_sync(first)
         if found is _UNPREPARED:
             await self.connection()
             found = await self.session.run_sync(run)
@@ -263,6 +284,7 @@ class SessionRunner:
         """
         before = snapshot([*keep, *self._clean_objects()])
         session = self.session
+        committing = False
         try:
             connection = await self.connection()
             if self.in_caller_transaction():
@@ -275,13 +297,16 @@ class SessionRunner:
             # earlier calls returned must stay readable too
             expires = session.sync_session.expire_on_commit
             after = snapshot([*keep, *self._clean_objects()]) if expires else None
+            committing = True
             await session.commit()
             if after:
                 restore(after)
         except Exception as error:
-            mapped = self.translate(error, errors, table)
+            mapped = self.translate(self._conflict_behind(error), errors, table)
             if mapped is None:
                 raise
+            if committing:
+                mapped = self.outcome_of_commit(mapped)
             whole = not self.in_caller_transaction()
             if whole:
                 await self._rollback()
@@ -292,6 +317,18 @@ class SessionRunner:
             if whole and _RETRYING.get() and self._retryable(error):
                 raise _Retry from None
             raise_translated(mapped, error)
+
+    def _conflict_behind(self, error: Exception) -> Exception:
+        """The conflict that made ``error``'s ROLLBACK TO SAVEPOINT fail, else ``error``.
+
+        InnoDB ends a deadlock by rolling the whole transaction back, savepoints
+        included, so the savepoint's rollback then fails (1305, the savepoint does
+        not exist): the conflict is what the caller needs to hear of.
+        """
+        behind = error.__context__
+        if isinstance(behind, Exception) and self._retryable(behind):
+            return behind
+        return error
 
     def _retryable(self, error: BaseException) -> bool:
         return isinstance(error, sa_exc.DBAPIError) and self.shim.is_retryable(error)
@@ -304,7 +341,47 @@ class SessionRunner:
         self, error: BaseException, errors: ErrorMap, table: Any = None
     ) -> UserStoreError | None:
         """The contract's error for ``error``: see :func:`._translate.translate`."""
-        return translate(error, errors, self.shim, self.metadata, table)
+        return translate(error, errors, self.shim, self.metadata, table, self.server)
+
+    def outcome_of_commit(self, mapped: UserStoreError) -> UserStoreError:
+        """``CommitOutcomeUnknown`` for a COMMIT whose connection was lost, else ``mapped``."""
+        lost = isinstance(mapped, StoreUnavailable) and not isinstance(
+            mapped, (ReadOnlyServer, CommitOutcomeUnknown)
+        )
+        if not lost or self.shim.commit_outcome_known:
+            return mapped
+        return CommitOutcomeUnknown(
+            f"the connection to {self.server} was lost during COMMIT: the write may or "
+            "may not be stored"
+        )
+
+    async def resolve(
+        self, unknown: CommitOutcomeUnknown, find: Callable[[], Coroutine[Any, Any, T | None]]
+    ) -> T:
+        """What ``find()`` finds of a write whose COMMIT went unanswered, else ``unknown``.
+
+        ``find`` looks the write up through the session, which after the lost
+        connection's rollback runs on a new one; when the server cannot be reached
+        or the write is not there, ``unknown`` is raised: not found on a new
+        connection is no proof (the server may be finishing the commit).
+        """
+        try:
+            found = await find()
+        except StoreUnavailable:
+            found = None
+        if found is None:
+            raise unknown
+        return found
+
+
+def _as_read(
+    reading: Callable[[], contextlib.AbstractContextManager[None]], run: Callable[[Session], T]
+) -> Callable[[Session], T]:
+    def read(session: Session) -> T:
+        with reading():
+            return run(session)
+
+    return read
 
 
 class _Retry(Exception):
@@ -325,9 +402,10 @@ def retry_conflicts(
     async def retrying(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
         token = _RETRYING.set(True)
         try:
-            for _ in range(_ATTEMPTS - 1):
+            for attempt in range(_ATTEMPTS - 1):
                 with contextlib.suppress(_Retry):
                     return await method(self, *args, **kwargs)
+                await asyncio.sleep(random.uniform(0, _PAUSE * 2**attempt))
         finally:
             _RETRYING.reset(token)
         return await method(self, *args, **kwargs)

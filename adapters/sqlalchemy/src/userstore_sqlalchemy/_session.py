@@ -65,7 +65,8 @@ class SQLAlchemyStoreSession(StoreSession):
 
         The block's own exceptions pass through unchanged (after the rollback); a
         failure to begin, commit or roll back is translated like any call's, so a
-        connection lost at the end of the block raises ``StoreUnavailable``.  If a
+        connection lost at the end of the block raises ``StoreUnavailable``
+        (``CommitOutcomeUnknown`` if it was lost during the COMMIT).  If a
         SAVEPOINT cannot be released or rolled back because the connection is gone
         (or the rollback fails), the outermost block raises that error at its end
         instead of committing.  After a rollback every object the block touched
@@ -124,7 +125,10 @@ class SQLAlchemyStoreSession(StoreSession):
                 if nested and not block_done:
                     # ROLLBACK TO SAVEPOINT failed: the block's writes may still be there
                     self._doomed = UserStoreError
-                await self._fail(runner, error, rollback=not nested, doom=nested)
+                at_commit = block_done and not nested
+                await self._fail(
+                    runner, error, rollback=not nested, doom=nested, at_commit=at_commit
+                )
             raise
         finally:
             event.remove(sync_session, "before_flush", before_flush)
@@ -149,14 +153,23 @@ class SQLAlchemyStoreSession(StoreSession):
                     attributes.set_committed_value(obj, key, kept)
 
     async def _fail(
-        self, runner: SessionRunner, error: Exception, *, rollback: bool = True, doom: bool = False
+        self,
+        runner: SessionRunner,
+        error: Exception,
+        *,
+        rollback: bool = True,
+        doom: bool = False,
+        at_commit: bool = False,
     ) -> NoReturn:
         """Raise the contract's error for ``error``, after rolling the session back.
 
         ``doom``: ``error`` ended a SAVEPOINT block; if it means the connection is
-        lost, the outermost block will not commit.
+        lost, the outermost block will not commit.  ``at_commit``: ``error`` came
+        from the block's COMMIT, so a lost connection leaves the outcome unknown.
         """
         mapped = runner.translate(error, {})
+        if at_commit and mapped is not None:
+            mapped = runner.outcome_of_commit(mapped)
         if doom and isinstance(mapped, StoreUnavailable):
             self._doomed = StoreUnavailable
         if mapped is None or mapped is error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, delete, func, inspect, select, update
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Mapper, Session, attributes, class_mapper
 from userstore import (
     AccessTokenAlreadyExists,
     BaseAccessTokenDatabase,
+    CommitOutcomeUnknown,
     InvalidUserData,
     UserNotFound,
 )
@@ -146,11 +148,20 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         data.setdefault("created_at", now_utc())
         self._release_held(data["token"])
         token = self.access_token_table(**data)
-        async with self._runner.write(_TOKEN_ERRORS, keep=[token], table=self._table):
-            self.session.add(token)
-            await self.session.flush()
-            self._hand_out(token, clear)
+        try:
+            async with self._runner.write(_TOKEN_ERRORS, keep=[token], table=self._table):
+                self.session.add(token)
+                await self.session.flush()
+                self._hand_out(token, clear)
+        except CommitOutcomeUnknown as unknown:
+            owner = data.get("user_id")
+            return await self._runner.resolve(unknown, partial(self._created, clear, owner))
         return token
+
+    async def _created(self, clear: str, owner: Any) -> AP | None:
+        """The token a lost COMMIT was creating, if it is stored for the same user."""
+        found = await self.get_by_token(clear)
+        return found if found is not None and cast(Any, found).user_id == owner else None
 
     def _release_held(self, stored: str) -> None:
         """Expunge a token object the session holds under ``stored``; the INSERT then decides.

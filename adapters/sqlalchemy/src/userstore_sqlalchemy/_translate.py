@@ -2,9 +2,11 @@
 
 - :func:`translate` maps an error raised by a statement: a violated constraint
   to the error the write names for it (``UserAlreadyExists``...), a lost
-  connection or an exhausted pool to ``StoreUnavailable``, a deleted row to
-  ``UserNotFound``, any other database error to ``DatabaseError`` with the
-  driver's first line where it cannot quote a stored value.
+  connection or an exhausted pool to ``StoreUnavailable``, a write refused by a
+  read-only server to ``ReadOnlyServer``, a deadlock or certification failure to
+  ``TransactionConflict``, a deleted row to ``UserNotFound``, any other database
+  error to ``DatabaseError`` with the driver's first line where it cannot quote
+  a stored value.
 - :func:`connect_error` maps a failure to open a connection: ``StoreUnavailable``
   naming the server, or ``InvalidURL`` for an option the driver refused.
 - :func:`raise_translated` raises the result without the values the failed
@@ -36,7 +38,9 @@ from userstore import (
     AccessTokenAlreadyExists,
     DatabaseError,
     OAuthAccountAlreadyLinked,
+    ReadOnlyServer,
     StoreUnavailable,
+    TransactionConflict,
     UserAlreadyExists,
     UserNotFound,
     UserStoreError,
@@ -242,12 +246,14 @@ def translate(
     shim: DialectShim,
     metadata: MetaData | None,
     table: Any = None,
+    server: str = "the server",
 ) -> UserStoreError | None:
     """The contract's error for ``error``, or ``None`` if it is not a database error.
 
     ``errors`` says what a violated constraint means for the write that failed
     (``unique`` to ``UserAlreadyExists``, say); ``metadata`` and ``table`` name
-    the violated key the same way on every backend.
+    the violated key the same way on every backend; ``server`` (``host:port``)
+    is named by ``ReadOnlyServer``.
     """
     if isinstance(error, UserStoreError):
         return error
@@ -263,6 +269,18 @@ def translate(
             if violation.table is None and table is not None:
                 violation = dataclasses.replace(violation, table=table.name)
             return _violation_error(violation, errors, metadata)
+        if shim.is_read_only(error):
+            return ReadOnlyServer(
+                f"{server} is read-only (a replica?): the write was refused, nothing was written",
+                server=server,
+            )
+        if shim.is_retryable(error):
+            return TransactionConflict(
+                "the transaction conflicted with a concurrent one and was rolled back "
+                f"({shim.error_code(error)}); nothing of it was kept: run it again",
+                code=shim.error_code(error),
+                detail=shim.safe_message(error),
+            )
         return _database_error(shim, error)
     if isinstance(error, (OSError, asyncio.TimeoutError)):
         return StoreUnavailable(f"database unavailable ({type(error).__name__})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import Select, delete, inspect, select
@@ -17,6 +18,7 @@ from sqlalchemy.orm import (
 
 from userstore import (
     BaseUserDatabase,
+    CommitOutcomeUnknown,
     InvalidUserData,
     OAuthAccountAlreadyLinked,
     UserAlreadyExists,
@@ -180,13 +182,25 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         data = self._mapping.user_schema.validate_create(create_dict)
         self._runner.refuse_held_key(self.user_table, data.get("id"), UserAlreadyExists)
         user = self.user_table(**data)
-        user.email_key = email_key(data["email"])  # type: ignore[attr-defined]
-        async with self._runner.write(_USER_ERRORS, keep=[user], table=self._user_core_table):
-            self.session.add(user)
-            await self.session.flush()
-            if self._mapping.accounts_key is not None:
-                attributes.set_committed_value(user, self._mapping.accounts_key, [])
+        key = user.email_key = email_key(data["email"])  # type: ignore[attr-defined]
+        try:
+            async with self._runner.write(_USER_ERRORS, keep=[user], table=self._user_core_table):
+                self.session.add(user)
+                await self.session.flush()
+                created = self._identity(user)
+                if self._mapping.accounts_key is not None:
+                    attributes.set_committed_value(user, self._mapping.accounts_key, [])
+        except CommitOutcomeUnknown as unknown:
+            found = partial(self._created, created, key, data.get("hashed_password"))
+            return await self._runner.resolve(unknown, found)
         return user
+
+    async def _created(self, id: Any, key: str, password: Any) -> UP | None:
+        """The user under ``id`` if it is the one a lost COMMIT was creating (its key, hash)."""
+        found = await self.get(id)
+        if found is None or getattr(found, "email_key", None) != key:
+            return None
+        return found if getattr(found, "hashed_password", None) == password else None
 
     @retry_conflicts
     async def update(self, user: UP, update_dict: dict[str, Any]) -> UP:
@@ -207,6 +221,17 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
     async def delete(self, user: UP) -> None:
         """Delete the user, its OAuth accounts and access tokens in one transaction."""
         user_id = self._identity(user)
+        try:
+            await self._delete(user, user_id)
+        except CommitOutcomeUnknown as unknown:
+            # gone on a new connection: deleted, by this call or another one
+            await self._runner.resolve(unknown, partial(self._gone, user_id))
+            self._forget(user)
+
+    async def _gone(self, user_id: Any) -> bool | None:
+        return True if await self.get(user_id) is None else None
+
+    async def _delete(self, user: Any, user_id: Any) -> None:
         async with self._runner.write(_DELETE_ERRORS, table=self._user_core_table):
             for _, column in self._mapping.cleared_by_hand:
                 await self.session.execute(
@@ -243,17 +268,30 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         self._runner.refuse_held_key(
             self.oauth_account_table, data.get("id"), OAuthAccountAlreadyLinked
         )
-        async with self._runner.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_core_table):
-            await self._own(user)
-            # every field set, the optional ones too: one never set would be expired by a
-            # later rollback and then load lazily (I/O) when read
-            account = self.oauth_account_table(**{**_ACCOUNT_DEFAULTS, **data})  # type: ignore[misc]
-            account.user_id = self._identity(user)
-            self.session.add(account)
-            await self.session.flush()
-            accounts = list(attributes.instance_state(user).dict[key])
-            attributes.set_committed_value(user, key, [*accounts, account])
+        try:
+            async with self._runner.write(
+                _ACCOUNT_ERRORS, keep=[user], table=self._account_core_table
+            ):
+                await self._own(user)
+                # every field set, the optional ones too: one never set would be expired by
+                # a later rollback and then load lazily (I/O) when read
+                account = self.oauth_account_table(**{**_ACCOUNT_DEFAULTS, **data})  # type: ignore[misc]
+                account.user_id = self._identity(user)
+                self.session.add(account)
+                await self.session.flush()
+                linked = self._identity(account)
+                accounts = list(attributes.instance_state(user).dict[key])
+                attributes.set_committed_value(user, key, [*accounts, account])
+        except CommitOutcomeUnknown as unknown:
+            user_id = self._identity(user)
+            return await self._runner.resolve(unknown, partial(self._linked, user_id, linked))
         return user
+
+    async def _linked(self, user_id: Any, account_id: Any) -> UP | None:
+        """The user, reloaded, if the account a lost COMMIT was linking is linked to it."""
+        found = await self.get(user_id)
+        accounts = getattr(found, self._accounts_key(), ()) if found is not None else ()
+        return found if any(self._identity(a) == account_id for a in accounts) else None
 
     @retry_conflicts
     async def update_oauth_account(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from sqlalchemy import CHAR, DateTime, String, Text
-from sqlalchemy.engine import URL, Dialect, Engine
+from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.types import TypeEngine
 
@@ -55,6 +55,13 @@ class DialectShim:
     """Whether a URL must name a database (the server has no default one for the user)."""
 
     # -- types ---------------------------------------------------------------------------
+
+    commit_outcome_known: ClassVar[bool] = False
+    """Whether a COMMIT whose connection was lost surely kept nothing (SQLite: no server).
+
+    A server that received COMMIT may have committed before the connection
+    dropped; an embedded database rolls a closed connection's transaction back.
+    """
 
     def uuid_type(self, dialect: Dialect) -> TypeEngine[Any]:
         """Column type for UUIDs: hyphenated text unless the backend has a native type."""
@@ -183,6 +190,27 @@ class DialectShim:
         had it come a moment later, it would have waited and then either stored
         its row or met the winner's key.  Backends that make waiters wait do not.
         """
+        return False
+
+    # -- replicas (userstore_sqlalchemy.routing) ---------------------------------------
+
+    def write_position(self, connection: Connection) -> Any:
+        """The primary's position after the writes committed so far, or ``None`` (no replicas)."""
+        return None
+
+    def replayed(self, connection: Connection, needed: Any) -> Any:
+        """The replica's replayed position if it is ``needed`` or newer, else what it has reached.
+
+        ``None`` when the server is no replica this shim can ask.
+        """
+        return None
+
+    def covers(self, position: Any, needed: Any) -> bool:
+        """Whether ``position`` includes every write ``needed`` does."""
+        return bool(position == needed)
+
+    def is_read_only(self, error: DBAPIError) -> bool:
+        """Whether the server refused a write because it takes none (a replica)."""
         return False
 
     def message(self, error: DBAPIError) -> str:

@@ -46,7 +46,7 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
@@ -64,8 +64,12 @@ SQL_MODE = (
 )
 _DUPLICATE_KEY = re.compile(r"for key '(?:[^']*\.)?([^'.]+)'")
 _FK_NAME = re.compile(r"CONSTRAINT `([^`]+)`")
-# server gone, lost, killed, too many connections, can't connect, shutdown in progress
-_UNAVAILABLE = {1040, 1053, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
+# server gone, lost, killed, too many connections, can't connect, shutdown in progress;
+# 1047 is what a Galera node answers while it is not part of the primary component
+# ("WSREP has not yet prepared node for application use": quorum lost, or joining)
+_UNAVAILABLE = {1040, 1047, 1053, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
+# the server runs with --read-only (a replica), or the transaction is READ ONLY
+_READ_ONLY = {1290, 1792}
 # errors whose message names only the schema or the server's state, never a value:
 # no database, access denied, unknown database/table/column/key, table exists,
 # lock wait, deadlock, read-only, too long / out of range / truncated for a column
@@ -82,7 +86,9 @@ _OPTION_HINTS = {
     "dbname": "give the database as the URL's path (/<database>)",
     "timeout": "aiomysql's is connect_timeout (seconds)",
 }
-_DEADLOCK = 1213  # ER_LOCK_DEADLOCK: the transaction was rolled back
+# ER_LOCK_DEADLOCK: the transaction was rolled back, to end a deadlock or, on Galera,
+# because another node's conflicting write was certified first (also at COMMIT)
+_DEADLOCK = 1213
 _SOCKET_ERROR = re.compile(r" \(\[Errno -?\d+\].*\)$")  # asyncmy's suffix
 
 
@@ -155,7 +161,25 @@ class MySQLShim(DialectShim):
         ]
         if getattr(dialect, "isolation_level", None) is None:
             statements.append("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        if self.is_mariadb(dialect):
+            # on a Galera node, a read waits until the node has applied every write the
+            # cluster committed before it began: what one node stored, another reads
+            statements.append("SET SESSION wsrep_sync_wait = IF(@@wsrep_on, 1, 0)")
         return statements
+
+    def write_position(self, connection: Connection) -> Any:
+        """``@@gtid_binlog_pos`` on MariaDB (``None`` without a binary log), else ``None``."""
+        if not self.is_mariadb(connection.dialect):
+            return None
+        position = connection.exec_driver_sql("SELECT @@gtid_binlog_pos").scalar()
+        return str(position) if position else None
+
+    def replayed(self, connection: Connection, needed: Any) -> Any:
+        """``needed`` if ``MASTER_GTID_WAIT(needed, 0)`` says the replica has applied it."""
+        if not self.is_mariadb(connection.dialect):
+            return None
+        waited = connection.exec_driver_sql("SELECT MASTER_GTID_WAIT(%s, 0)", (str(needed),))
+        return needed if waited.scalar() == 0 else None
 
     def on_connect(self, dbapi_connection: DBAPIConnection, dialect: Dialect) -> None:
         """Run the setup; READ COMMITTED becomes the level the pool restores."""
@@ -192,8 +216,17 @@ class MySQLShim(DialectShim):
         return _code(exc) in _UNAVAILABLE or isinstance(exc, (OSError, ConnectionError))
 
     def is_retryable(self, error: DBAPIError) -> bool:
-        """A deadlock: InnoDB rolled the transaction back (a lock wait timeout does not)."""
+        """A deadlock or a Galera certification failure (a lock wait timeout does not count)."""
         return _code(driver_error(error)) == _DEADLOCK
+
+    def is_read_only(self, error: DBAPIError) -> bool:
+        """1290 for a server running ``--read-only`` (a replica), 1792 for a READ ONLY transaction.
+
+        1290 is also "the server runs with an option that prevents this statement"
+        for other options; a user store's writes meet only ``--read-only`` and
+        ``--super-read-only`` so.
+        """
+        return _code(driver_error(error)) in _READ_ONLY
 
     def message(self, error: DBAPIError) -> str:
         """The driver's message without its error number (``(2003, "Can't connect...")``)."""

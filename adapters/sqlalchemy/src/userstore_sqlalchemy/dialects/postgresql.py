@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import DateTime, event
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
@@ -55,6 +55,11 @@ if TYPE_CHECKING:
 __all__ = ["PostgreSQLShim"]
 
 _UNAVAILABLE_CLASSES = ("08", "53", "57")  # connection, resources, operator intervention
+# serialization_failure, deadlock_detected: the transaction was rolled back
+_RETRYABLE = frozenset({"40001", "40P01"})
+# a WAL position (pg_lsn, ``16/B374D848``) as its byte offset, which every driver reads
+_WAL_OFFSET = "SELECT (%s - '0/0'::pg_lsn)::bigint"
+_READ_ONLY = "25006"  # read_only_sql_transaction: a hot standby, or a READ ONLY transaction
 # libpq's text for a failed connection, as psycopg raises it (no SQLSTATE)
 _SERVER_ANSWER = re.compile(r"\b(?:FATAL|ERROR):\s+(.+)")
 _NETWORK_FAILURE = re.compile(r"connection to server (?:at|on) .*? failed: (.+)")
@@ -169,6 +174,27 @@ class PostgreSQLShim(DialectShim):
             return True
         return isinstance(exc, (OSError, ConnectionError))
 
+    def write_position(self, connection: Connection) -> Any:
+        """``pg_current_wal_lsn()``: the WAL position every committed transaction lies before."""
+        return _offset(connection.exec_driver_sql(_WAL_OFFSET % "pg_current_wal_lsn()").scalar())
+
+    def replayed(self, connection: Connection, needed: Any) -> Any:
+        """``pg_last_wal_replay_lsn()`` (``None`` on a server that is not a standby)."""
+        replay = connection.exec_driver_sql(_WAL_OFFSET % "pg_last_wal_replay_lsn()")
+        return _offset(replay.scalar())
+
+    def covers(self, position: Any, needed: Any) -> bool:
+        """WAL positions are byte offsets: a later one includes every earlier commit."""
+        return bool(position >= needed)
+
+    def is_retryable(self, error: DBAPIError) -> bool:
+        """A deadlock or a serialization failure: the server rolled the transaction back."""
+        return _sqlstate(error) in _RETRYABLE
+
+    def is_read_only(self, error: DBAPIError) -> bool:
+        """``cannot execute INSERT in a read-only transaction``: a standby answered."""
+        return _sqlstate(error) == _READ_ONLY
+
     def safe_message(self, error: DBAPIError) -> str | None:
         """The first line, unless it may quote a value.
 
@@ -212,6 +238,10 @@ class PostgreSQLShim(DialectShim):
         info = getattr(driver, "info", None)  # psycopg's ConnectionInfo
         pid = info.backend_pid if info is not None else driver.get_server_pid()
         await admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+
+
+def _offset(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _sqlstate(error: DBAPIError) -> str:

@@ -72,6 +72,7 @@ class SQLiteShim(DialectShim):
     name = "sqlite"
     dialect_names: ClassVar[tuple[str, ...]] = ("sqlite",)
     driver_packages: ClassVar[frozenset[str]] = frozenset({"aiosqlite", "sqlite3"})
+    commit_outcome_known = True
 
     def location(self, url: URL) -> str:
         """The database file (or ``:memory:``)."""
@@ -182,6 +183,11 @@ class SQLiteShim(DialectShim):
             return True
         code = str(getattr(driver_error(error), "sqlite_errorname", ""))
         return "_".join(code.split("_")[:2]) in _UNAVAILABLE
+
+    def is_read_only(self, error: DBAPIError) -> bool:
+        """``attempt to write a readonly database``: a read-only file, or ``mode=ro``."""
+        code = str(getattr(driver_error(error), "sqlite_errorname", ""))
+        return code.startswith("SQLITE_READONLY")
 
     def error_code(self, error: DBAPIError) -> str | None:
         """The extended result code (``SQLITE_ERROR``)."""
