@@ -9,7 +9,7 @@ mixins are found in the base's registry (:func:`discover_models`), and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
@@ -35,6 +35,7 @@ from ._store_models import DefaultModels, StoreModels, build_models, discover_mo
 from ._translate import connect_error, schema_error
 from .dialects import shim_for
 from .engine import create_engine
+from .routing import RoutingSession
 
 __all__ = [
     "DefaultModels",
@@ -57,6 +58,11 @@ class SQLAlchemyStore(Store):
     :class:`~userstore.InvalidURL` (also a ``ValueError``) naming the part that is
     wrong, before any connection (see :func:`create_engine`); a driver that is
     not installed raises ``ModuleNotFoundError`` naming the extra that installs it.
+
+    ``replicas`` are URLs of read replicas of ``url``'s database (PostgreSQL hot
+    standbys, MariaDB replicas), given the same engine options: lookups go to one
+    that has replayed every write this process committed, else to the primary;
+    writes go to the primary (:mod:`userstore_sqlalchemy.routing`).
     """
 
     def __init__(
@@ -68,6 +74,7 @@ class SQLAlchemyStore(Store):
         table_prefix: str = "",
         models: Any = None,
         engine: AsyncEngine | None = None,
+        replicas: Sequence[str] = (),
         **engine_options: Any,
     ) -> None:
         self.url = url
@@ -95,7 +102,18 @@ class SQLAlchemyStore(Store):
         check.url = hide_password(url)
         check.models = None if models is None else self.models.source
         self._check = check
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        if isinstance(replicas, str):
+            raise InvalidURL("replicas must be a list of URLs, not one string", part="replicas")
+        self.replicas = [_engine(replica, engine_options) for replica in replicas]
+        if self.replicas:
+            self.sessionmaker = async_sessionmaker(
+                self.engine,
+                expire_on_commit=False,
+                sync_session_class=RoutingSession,
+                replicas=self.replicas,
+            )
+        else:
+            self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[SQLAlchemyStoreSession]:
@@ -229,8 +247,10 @@ class SQLAlchemyStore(Store):
             await connection.run_sync(self.models.metadata.drop_all)
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (the replicas' too)."""
         await self.engine.dispose()
+        for replica in self.replicas:
+            await replica.dispose()
 
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
