@@ -100,7 +100,7 @@ class ReplicaSet:
             self._position = position
 
     def wait_for(self, position: Any) -> None:
-        """Make ``position`` (another process's, say) one that replica reads must have replayed."""
+        """Make replica reads wait for ``position`` too (another process's, passed along)."""
         if position is not None and (
             self._position is None or self.shim.covers(position, self._position)
         ):

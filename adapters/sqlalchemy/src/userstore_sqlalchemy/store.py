@@ -35,7 +35,7 @@ from ._store_models import DefaultModels, StoreModels, build_models, discover_mo
 from ._translate import connect_error, schema_error
 from .dialects import shim_for
 from .engine import create_engine
-from .routing import RoutingSession
+from .routing import RoutingSession, replica_set
 
 __all__ = [
     "DefaultModels",
@@ -254,9 +254,21 @@ class SQLAlchemyStore(Store):
 
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction, committed at the end; database errors translated."""
-        async with self._connection() as connection, connection.begin():
-            yield connection
+        """A connection in a transaction, committed at the end; database errors translated.
+
+        With replicas, the primary's position after the commit is one replica reads
+        wait for: tables just created are read on a replica only once it has them.
+        """
+        async with self._connection() as connection:
+            async with connection.begin():
+                yield connection
+            if self.replicas:
+                await connection.run_sync(self._note_position)
+
+    def _note_position(self, connection: Connection) -> None:
+        routes = replica_set(self.engine, self.replicas)
+        routes.wait_for(routes.shim.write_position(connection))
+        connection.rollback()
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection]:

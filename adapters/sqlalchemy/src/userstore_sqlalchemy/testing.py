@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 from userstore import IdType, Store, StoreSession
 from userstore.testing import Harness, StatementCount
 
-from .dialects import shim_for
+from .dialects import POSITION_MARK, shim_for
 from .store import SQLAlchemyStore, SQLAlchemyStoreSession
 
 __all__ = ["SQLAlchemyHarness"]
@@ -71,20 +71,28 @@ class SQLAlchemyHarness(Harness):
 
     @contextmanager
     def count_statements(self, store: Store) -> Iterator[StatementCount]:
-        """Count statements other than transaction control and connection setup."""
+        """Count statements other than transaction control and connection setup.
+
+        With replicas, on every engine; the queries that compare replica positions
+        (:mod:`userstore_sqlalchemy.routing`) are not the operation's and not counted.
+        """
         assert isinstance(store, SQLAlchemyStore)
         counter = StatementCount()
 
         def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            if not statement.lstrip().upper().startswith(_CONTROL):
+            if not statement.lstrip().upper().startswith(_CONTROL) and not statement.startswith(
+                POSITION_MARK
+            ):
                 counter.count += 1
 
-        engine = store.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", count)
+        engines = [e.sync_engine for e in (store.engine, *store.replicas)]
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", count)
         try:
             yield counter
         finally:
-            event.remove(engine, "before_cursor_execute", count)
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", count)
 
     async def stored_tokens(self, store: Store) -> set[str]:
         """Read the token column as stored."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Dialect
 
-from ._base import DialectShim, Violation, ViolationKind
+from ._base import POSITION_MARK, DialectShim, Violation, ViolationKind
 from .mysql import MySQLShim
 from .postgresql import PostgreSQLShim
 from .sqlite import SQLiteShim
 
 __all__ = [
+    "POSITION_MARK",
     "DialectShim",
     "MySQLShim",
     "PostgreSQLShim",

@@ -192,7 +192,7 @@ class DialectShim:
         """
         return False
 
-    # -- replicas (userstore_sqlalchemy.routing) ---------------------------------------
+    # -- replicas (userstore_sqlalchemy.routing); their queries start with POSITION_MARK --
 
     def write_position(self, connection: Connection) -> Any:
         """The primary's position after the writes committed so far, or ``None`` (no replicas)."""
@@ -242,6 +242,11 @@ class DialectShim:
     async def sever(self, connection: AsyncConnection, admin: AsyncConnection) -> None:
         """Kill ``connection`` from the server side, using ``admin`` (a second connection)."""
         raise NotImplementedError(f"{type(self).__name__} cannot sever a connection")
+
+
+POSITION_MARK = "/* userstore: replica position */ "
+"""The start of the queries that read a primary's or replica's position (not counted as
+an operation's statements by the test harness)."""
 
 
 def driver_error(error: DBAPIError) -> Any:

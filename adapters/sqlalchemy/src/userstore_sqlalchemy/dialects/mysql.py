@@ -50,7 +50,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
-from ._base import DialectShim, Violation, driver_error
+from ._base import POSITION_MARK, DialectShim, Violation, driver_error
 
 if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -171,14 +171,16 @@ class MySQLShim(DialectShim):
         """``@@gtid_binlog_pos`` on MariaDB (``None`` without a binary log), else ``None``."""
         if not self.is_mariadb(connection.dialect):
             return None
-        position = connection.exec_driver_sql("SELECT @@gtid_binlog_pos").scalar()
+        position = connection.exec_driver_sql(POSITION_MARK + "SELECT @@gtid_binlog_pos").scalar()
         return str(position) if position else None
 
     def replayed(self, connection: Connection, needed: Any) -> Any:
         """``needed`` if ``MASTER_GTID_WAIT(needed, 0)`` says the replica has applied it."""
         if not self.is_mariadb(connection.dialect):
             return None
-        waited = connection.exec_driver_sql("SELECT MASTER_GTID_WAIT(%s, 0)", (str(needed),))
+        waited = connection.exec_driver_sql(
+            POSITION_MARK + "SELECT MASTER_GTID_WAIT(%s, 0)", (str(needed),)
+        )
         return needed if waited.scalar() == 0 else None
 
     def on_connect(self, dbapi_connection: DBAPIConnection, dialect: Dialect) -> None:

@@ -47,7 +47,7 @@ from sqlalchemy.types import TypeEngine
 
 from userstore import InvalidURL
 
-from ._base import DialectShim, Violation, ViolationKind, driver_error
+from ._base import POSITION_MARK, DialectShim, Violation, ViolationKind, driver_error
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -58,7 +58,7 @@ _UNAVAILABLE_CLASSES = ("08", "53", "57")  # connection, resources, operator int
 # serialization_failure, deadlock_detected: the transaction was rolled back
 _RETRYABLE = frozenset({"40001", "40P01"})
 # a WAL position (pg_lsn, ``16/B374D848``) as its byte offset, which every driver reads
-_WAL_OFFSET = "SELECT (%s - '0/0'::pg_lsn)::bigint"
+_WAL_OFFSET = POSITION_MARK + "SELECT (%s - '0/0'::pg_lsn)::bigint"
 _READ_ONLY = "25006"  # read_only_sql_transaction: a hot standby, or a READ ONLY transaction
 # libpq's text for a failed connection, as psycopg raises it (no SQLSTATE)
 _SERVER_ANSWER = re.compile(r"\b(?:FATAL|ERROR):\s+(.+)")
