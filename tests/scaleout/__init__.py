@@ -1,0 +1,1 @@
+"""Scale-out tests: a Galera cluster and a PostgreSQL primary with a hot standby, throwaway."""
