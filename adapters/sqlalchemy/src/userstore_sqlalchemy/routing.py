@@ -22,7 +22,10 @@ The rules:
   the replica), on MariaDB by GTID (``@@gtid_binlog_pos``, ``MASTER_GTID_WAIT``);
   a replica that has not is skipped, and with none left the read goes to the
   primary.  There is no time window to tune;
-- statements it cannot classify (``text()``, DDL) go to the primary.
+- statements it cannot classify (``text()``, DDL) go to the primary;
+- a replica that cannot be reached, or drops a connection, is left out for
+  ``DOWN_FOR`` seconds (the read that met the failure raises ``StoreUnavailable``
+  like any lost connection; the reads after it go elsewhere).
 
 What it costs: one query on the primary after each commit that wrote, and one on
 a replica the first time a read follows a newer write (its position is then
@@ -41,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -55,6 +59,9 @@ from .dialects import shim_for
 
 __all__ = ["ReplicaSet", "RoutingSession", "replica_set"]
 
+
+DOWN_FOR = 2.0
+"""Seconds a replica that failed to connect, or lost a connection, is left out of reads."""
 
 _sets: weakref.WeakKeyDictionary[Engine, ReplicaSet] = weakref.WeakKeyDictionary()
 _sets_lock = threading.Lock()
@@ -81,7 +88,10 @@ class ReplicaSet:
         self._position: Any = None
         # per replica: the newest position it was seen to have replayed
         self._replayed: dict[int, Any] = {}
+        self._down_until: dict[int, float] = {}
         self._turn = itertools.count()
+        for index, engine in enumerate(self.replicas):
+            self._watch(index, engine)
         self.reads = {"replica": 0, "primary": 0}
         """How many reads each side served (for reports and tests)."""
 
@@ -121,22 +131,34 @@ class ReplicaSet:
         return None
 
     def _caught_up(self, index: int, needed: Any) -> bool:
-        if needed is None:
-            return True
+        if self._down_until.get(index, 0.0) > time.monotonic():
+            return False
         seen = self._replayed.get(index)
-        if seen is not None and self.shim.covers(seen, needed):
+        if seen is not None and (needed is None or self.shim.covers(seen, needed)):
             return True
         try:
             with self.replicas[index].connect() as connection:
                 replayed = self.shim.replayed(connection, needed)
                 connection.rollback()
-        except Exception:  # an unreachable replica serves nothing; the primary will
+        except Exception:  # an unreachable replica serves nothing for a while; the primary will
+            self._mark_down(index)
             return False
         if replayed is None:
             return False
         if seen is None or self.shim.covers(replayed, seen):
             self._replayed[index] = replayed
-        return self.shim.covers(replayed, needed)
+        return needed is None or bool(self.shim.covers(replayed, needed))
+
+    def _mark_down(self, index: int) -> None:
+        self._down_until[index] = time.monotonic() + DOWN_FOR
+        self._replayed.pop(index, None)
+
+    def _watch(self, index: int, engine: Engine) -> None:
+        def failed(context: Any) -> None:
+            if context.is_disconnect or context.connection is None:
+                self._mark_down(index)
+
+        event.listen(engine, "handle_error", failed)
 
 
 def replica_set(
@@ -185,6 +207,8 @@ class RoutingSession(Session):
 
     def get_bind(self, mapper: Any = None, clause: Any = None, **kw: Any) -> Any:
         """The primary for writes and whatever follows them; a caught-up replica for reads."""
+        if kw.get("bind") is not None:
+            return kw["bind"]
         primary = self.replica_set.primary
         if self._flushing or isinstance(clause, (Insert, Update, Delete)):
             self._wrote = True

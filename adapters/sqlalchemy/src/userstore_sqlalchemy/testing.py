@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from userstore import IdType, Store, StoreSession
 from userstore.testing import Harness, StatementCount
@@ -62,12 +64,25 @@ class SQLAlchemyHarness(Harness):
                 await store.close()
 
     async def sever(self, session: StoreSession) -> None:
-        """Kill the session's connection server-side (SQLite: close it under the pool)."""
+        """Kill the session's connections server-side (SQLite: close them under the pool).
+
+        With replicas, its connection to each server: the next call fails on
+        whichever it goes to.
+        """
         assert isinstance(session, SQLAlchemyStoreSession)
-        connection = await session.session.connection()
-        engine = connection.engine
-        async with engine.connect() as admin:
-            await shim_for(engine.dialect).sever(connection, admin)
+        engines = [session.session.sync_session.get_bind()]
+        routes = getattr(session.session.sync_session, "replica_set", None)
+        if routes is not None:
+            engines = [routes.primary, *routes.replicas]
+        for engine in engines:
+            connection = await session.session.connection(bind_arguments={"bind": engine})
+            # a connection of its own: the pool may hold one an earlier sever killed
+            killer = create_async_engine(connection.engine.url, poolclass=NullPool)
+            try:
+                async with killer.connect() as admin:
+                    await shim_for(engine.dialect).sever(connection, admin)
+            finally:
+                await killer.dispose()
 
     @contextmanager
     def count_statements(self, store: Store) -> Iterator[StatementCount]:
