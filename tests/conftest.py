@@ -19,6 +19,7 @@ from .backends import (
     ALL_BACKENDS,
     DRIVER_BACKENDS,
     MAIN_BACKENDS,
+    SCALEOUT_BACKENDS,
     Backend,
     required_backends,
     resolve,
@@ -74,10 +75,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--backend",
         action="append",
-        choices=["memory", *ALL_BACKENDS],
+        choices=["memory", *ALL_BACKENDS, *SCALEOUT_BACKENDS],
         help="run only the tests of these backends (repeatable); tests that need no "
         "database count as 'memory'; postgres-psycopg and mysql-asyncmy are the "
-        "servers through their other driver",
+        "servers through their other driver; galera and postgres-replica the throwaway "
+        "clusters of tests/scaleout",
     )
 
 
