@@ -384,9 +384,6 @@ async def test_dropin_same_email_on_two_nodes_at_once(galera: GaleraCluster) -> 
 # ---------------------------------------------------------------- nodes killed
 
 
-OUTCOME_UNKNOWN = getattr(userstore, "CommitOutcomeUnknown", None)
-
-
 async def test_node_killed_under_writers(fresh_galera: GaleraCluster) -> None:
     """SIGKILL node 3 while ``WRITERS`` callers create users on it.
 
@@ -431,7 +428,7 @@ async def test_node_killed_under_writers(fresh_galera: GaleraCluster) -> None:
                 outcomes["returned"] += 1
                 if stored != 1:
                     mismatches["returned a user, not stored"] += 1
-            elif OUTCOME_UNKNOWN is not None and isinstance(answer, OUTCOME_UNKNOWN):
+            elif isinstance(answer, userstore.CommitOutcomeUnknown):
                 outcomes["CommitOutcomeUnknown"] += 1
             elif isinstance(answer, userstore.StoreUnavailable):
                 outcomes["StoreUnavailable"] += 1
@@ -444,16 +441,9 @@ async def test_node_killed_under_writers(fresh_galera: GaleraCluster) -> None:
         figures += f"; driver errors {dict(errors)}"
         print(figures)
         assert not unexpected, f"errors other than StoreUnavailable: {dict(unexpected)}; {figures}"
-        if mismatches and OUTCOME_UNKNOWN is None:
-            pytest.xfail(f"no userstore.CommitOutcomeUnknown yet; {figures}")
         assert not mismatches, figures
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapter: MariaDB 1047 'WSREP has not yet prepared node for application use' "
-    "(a node without quorum) is a DatabaseError, not StoreUnavailable",
-)
 async def test_quorum_lost(fresh_galera: GaleraCluster) -> None:
     """With 2 of 3 nodes killed the survivor refuses reads and writes: ``StoreUnavailable``."""
     async with _stores(fresh_galera) as (stores, errors):

@@ -134,3 +134,51 @@ SCHEMA_CHECK = {
     ("mysql", "int"): 4,
 }
 """Round trips of the schema check on the engine's first call (user, OAuth, token tables)."""
+
+
+@pytest.mark.parametrize("strategy", ["database", "jwt"])
+async def test_an_authenticated_request_is_one_statement(
+    engine: AsyncEngine, log: StatementLog, models: types.SimpleNamespace, strategy: str
+) -> None:
+    """FastAPI Users' own strategies reading a token, each request in a new session.
+
+    The database strategy looks the token up and then the user by id: the token's
+    lookup loads the user (a join), and the user lookup then needs no SQL.
+    """
+    from fastapi_users import BaseUserManager, IntegerIDMixin, UUIDIDMixin
+    from fastapi_users.authentication.strategy import DatabaseStrategy, JWTStrategy
+
+    id_mixin: type = UUIDIDMixin if models is MODELS["uuid"] else IntegerIDMixin
+
+    class Manager(id_mixin, BaseUserManager):  # type: ignore[misc,valid-type]
+        reset_password_token_secret = verification_token_secret = "s" * 32
+
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    async with maker() as session:
+        users = SQLAlchemyUserDatabase(session, models.User, models.OAuthAccount)
+        user = await users.create({"email": "ada@x.io", "hashed_password": "h"})
+        await users.add_oauth_account(user, ACCOUNT)
+        tokens = SQLAlchemyAccessTokenDatabase(session, models.AccessToken)
+        await tokens.create({"token": TOKEN, "user_id": user.id})
+    jwt = JWTStrategy("j" * 32, lifetime_seconds=3600)
+    issued = await jwt.write_token(user) if strategy == "jwt" else TOKEN
+    for _ in range(2):  # the second request as the first
+        async with maker() as session:
+            users = SQLAlchemyUserDatabase(session, models.User, models.OAuthAccount)
+            manager = Manager(users)
+            if strategy == "jwt":
+                reader: object = jwt
+            else:
+                reader = DatabaseStrategy(
+                    SQLAlchemyAccessTokenDatabase(session, models.AccessToken), 3600
+                )
+            with log.measure() as request:
+                found = await reader.read_token(issued, manager)  # type: ignore[attr-defined]
+            assert found is not None
+            assert found.email == "ada@x.io"
+            assert [a.account_id for a in found.oauth_accounts] == ["99"]
+            assert request == ["SELECT"], log.statements
+            with log.measure() as again:  # a lookup later in the request still asks
+                await session.commit()
+                assert await users.get(user.id) is found
+            assert again == ["COMMIT", "SELECT"], again

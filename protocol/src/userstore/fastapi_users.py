@@ -21,11 +21,18 @@ or answer::
                                  (an HTTP 400)
     InvalidUserData              unchanged                    500 (422 with the handlers)
     StoreUnavailable             unchanged                    500 (503 with the handlers)
+    CommitOutcomeUnknown         unchanged                    500 (503 with the handlers: a
+                                                              StoreUnavailable)
+    ReadOnlyServer               unchanged                    500 (503 with the handlers: a
+                                                              StoreUnavailable)
     AccessTokenAlreadyExists     unchanged                    500 (a token collision is a bug)
     AdapterNotFound              unchanged                    500 (a configuration error)
     InvalidURL                   unchanged                    500 (a configuration error)
     SchemaOutdated               unchanged                    500 (run userstore upgrade)
     DatabaseError                unchanged                    500 (the database refused)
+    TransactionConflict          unchanged                    500 (the application's own
+                                                              transaction conflicted: run it
+                                                              again)
 
     (*) a subclass of FastAPI Users' exception of that name and of the userstore error
 
@@ -150,11 +157,14 @@ _TRANSLATIONS: dict[type[_errors.UserStoreError], type[_errors.UserStoreError] |
     # FastAPI Users has no exception for these; add_exception_handlers answers them.
     _errors.InvalidUserData: None,
     _errors.StoreUnavailable: None,
+    _errors.CommitOutcomeUnknown: None,
+    _errors.ReadOnlyServer: None,
     _errors.AccessTokenAlreadyExists: None,
     _errors.AdapterNotFound: None,
     _errors.InvalidURL: None,
     _errors.SchemaOutdated: None,
     _errors.DatabaseError: None,
+    _errors.TransactionConflict: None,
 }
 
 

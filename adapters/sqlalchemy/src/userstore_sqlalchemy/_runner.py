@@ -5,10 +5,12 @@
   lazily (flagged in the connection's ``info``) for those opened before.
 - Writes commit before returning, unless the caller opened a transaction; then
   they run in a SAVEPOINT so a refused write loses only itself.
-- Objects handed to or returned by a method stay readable without I/O: after a
-  commit that expires them (``expire_on_commit=True``) their values are put back
-  as committed, and after an error they get their pre-call values back
-  (:mod:`._snapshots`).
+- Objects handed to or returned by a method stay readable without I/O: our
+  commits expire nothing (``expire_on_commit`` is set aside for them), and after
+  an error the objects get their pre-call values back (:mod:`._snapshots`).  A
+  write that succeeds copies only the objects it concerns, however many the
+  session holds; one that fails copies the session's clean objects too, at the
+  failure, before the rollback expires them.
 - A write the server rolled back to end a conflict (a deadlock, a serialization
   failure, a Galera certification failure at COMMIT) is run again, up to five
   times in all with a short random pause between, when it is the whole
@@ -55,7 +57,7 @@ from userstore import (
 )
 
 from ._schema_check import schema_check
-from ._snapshots import clean_objects, restore, snapshot
+from ._snapshots import clean_objects, guarding, restore, snapshot, watch_failures
 from ._translate import (
     ErrorMap,
     connect_error,
@@ -102,6 +104,7 @@ def install_shim(engine: Engine) -> DialectShim:
             record.info[_PREPARED] = True
 
     shim.install(engine)
+    watch_failures(engine)
     event.listen(engine, "checkout", on_checkout)
     _engines.add(engine)
     return shim
@@ -282,41 +285,41 @@ class SessionRunner:
         they had on entry; after a commit they stay loaded.  ``table`` is the
         table written, to name a violated key the same way on every backend.
         """
-        before = snapshot([*keep, *self._clean_objects()])
+        before = snapshot(keep)
         session = self.session
         committing = False
-        try:
-            connection = await self.connection()
-            if self.in_caller_transaction():
-                await self.shim.before_savepoint(connection)
-                async with session.begin_nested():
-                    yield
-                return
-            yield
-            # the commit expires every object of the session, not only ``keep``: what
-            # earlier calls returned must stay readable too
-            expires = session.sync_session.expire_on_commit
-            after = snapshot([*keep, *self._clean_objects()]) if expires else None
-            committing = True
-            await session.commit()
-            if after:
-                restore(after)
-        except Exception as error:
-            mapped = self.translate(self._conflict_behind(error), errors, table)
-            if mapped is None:
-                raise
-            if committing:
-                mapped = self.outcome_of_commit(mapped)
-            whole = not self.in_caller_transaction()
-            if whole:
-                await self._rollback()
-                mapped = await self._diagnose(mapped, error)
-            restore(before)
-            if mapped is error:
-                raise
-            if whole and _RETRYING.get() and self._retryable(error):
-                raise _Retry from None
-            raise_translated(mapped, error)
+        with guarding(session) as guard:
+            try:
+                connection = await self.connection()
+                if self.in_caller_transaction():
+                    await self.shim.before_savepoint(connection)
+                    async with session.begin_nested():
+                        yield
+                    return
+                yield
+                committing = True
+                await _commit_keeping_values(session)
+            except Exception as error:
+                mapped = self.translate(self._conflict_behind(error), errors, table)
+                if mapped is None:
+                    raise
+                if committing:
+                    mapped = self.outcome_of_commit(mapped)
+                whole = not self.in_caller_transaction()
+                if whole:
+                    # the rollback expires every object of the session: what earlier calls
+                    # returned stays readable with the values it had (copied at the failure,
+                    # before a failed flush's own rollback; this call changed only ``keep``)
+                    held = guard.keep()
+                    await self._rollback()
+                    mapped = await self._diagnose(mapped, error)
+                    restore(held)
+                restore(before)
+                if mapped is error:
+                    raise
+                if whole and _RETRYING.get() and self._retryable(error):
+                    raise _Retry from None
+                raise_translated(mapped, error)
 
     def _conflict_behind(self, error: Exception) -> Exception:
         """The conflict that made ``error``'s ROLLBACK TO SAVEPOINT fail, else ``error``.
@@ -382,6 +385,22 @@ def _as_read(
             return run(session)
 
     return read
+
+
+async def _commit_keeping_values(session: AsyncSession) -> None:
+    """Commit without expiring the session's objects, whatever its ``expire_on_commit``.
+
+    What the session holds stays readable without I/O, with the values just
+    committed (the contract's promise), and the commit touches no object: the
+    expiry it skips is the one walk over the identity map a commit makes.
+    """
+    sync_session = session.sync_session
+    expires = sync_session.expire_on_commit
+    sync_session.expire_on_commit = False
+    try:
+        await session.commit()
+    finally:
+        sync_session.expire_on_commit = expires
 
 
 class _Retry(Exception):

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, delete, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper, Session, attributes, class_mapper
+from sqlalchemy.orm import Mapper, Session, attributes, class_mapper, contains_eager
 
 from userstore import (
     AccessTokenAlreadyExists,
@@ -28,9 +28,11 @@ from userstore.rules import (
     token_digest,
 )
 
+from ._fresh import remember
 from ._rules import id_kind, int_range, model_schema
 from ._runner import SessionRunner, retry_conflicts
 from ._translate import ErrorMap
+from .models import SQLAlchemyBaseOAuthAccountTable
 from .types import now_utc
 
 __all__ = ["SQLAlchemyAccessTokenDatabase"]
@@ -49,6 +51,10 @@ class _TokenMapping:
     user_id_rule: Any
     by_token: Any
     by_token_since: Any
+    token_only: Any
+    """The token's row alone."""
+    with_user: bool
+    """Whether the statements load the token's user too (its model found by the foreign key)."""
 
 
 _INFO_KEY = "userstore.token_mappings"
@@ -79,14 +85,46 @@ def _derive(table: type[Any]) -> _TokenMapping:
         id_rule(kind, int_range=bounds), name="user_id", required=True, writable=True
     )
     schema = model_schema(mapper, ACCESS_TOKEN_FIELDS.with_rules([rule]))
-    base = select(table).where(table.token == bindparam("token"))
-    base = base.execution_options(populate_existing=True)
+    only = select(table).where(table.token == bindparam("token"))
+    base = _with_user(mapper, table)
+    with_user = base is not None
+    if base is None:
+        base = select(table)
+    base = base.where(table.token == bindparam("token")).execution_options(populate_existing=True)
     return _TokenMapping(
+        token_only=only,
         schema=schema,
         user_id_rule=(kind, bounds),
         by_token=base,
         by_token_since=base.where(table.created_at >= bindparam("since")),
+        with_user=with_user,
     )
+
+
+def _with_user(mapper: Mapper[Any], table: type[Any]) -> Any:
+    """``SELECT token, user (and its OAuth accounts) ... JOIN user``, or ``None``.
+
+    The user model is the mapped class of the table ``user_id`` references, in
+    the token model's registry; its accounts are loaded when it has a
+    relationship to a class on ``SQLAlchemyBaseOAuthAccountTable``.
+    """
+    keys = list(mapper.columns["user_id"].foreign_keys)
+    if len(keys) != 1:
+        return None
+    referred = keys[0].column.table
+    users = [m for m in mapper.registry.mappers if m.local_table is referred]
+    if len(users) != 1:
+        return None
+    user_mapper = users[0]
+    user = user_mapper.class_
+    (pk,) = user_mapper.primary_key
+    statement = select(table, user).join(user, table.user_id == pk)
+    for relationship in user_mapper.relationships:
+        if issubclass(relationship.mapper.class_, SQLAlchemyBaseOAuthAccountTable):
+            accounts = getattr(user, relationship.key)
+            statement = statement.outerjoin(accounts).options(contains_eager(accounts))
+            break
+    return statement
 
 
 class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
@@ -134,7 +172,13 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
             statement, params["since"] = self._mapping.by_token_since, since
 
         def run(session: Session) -> Any:
-            return session.execute(statement, params).scalar_one_or_none()
+            if not self._mapping.with_user:
+                return session.execute(statement, params).scalar_one_or_none()
+            row = session.execute(statement, params).unique().first()
+            if row is None:
+                return None
+            remember(session, row[1])  # the user FastAPI Users asks for next: no SQL then
+            return row[0]
 
         found = await self._runner.lookup(run)
         return self._hand_out(found, clear) if found is not None else None
@@ -193,7 +237,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
                 )
                 missing = result.rowcount == 0  # type: ignore[attr-defined]
             else:
-                found = await self.session.execute(self._mapping.by_token, {"token": stored})
+                found = await self.session.execute(self._mapping.token_only, {"token": stored})
                 missing = found.scalar_one_or_none() is None
             if missing:
                 raise UserNotFound("the access token no longer exists")

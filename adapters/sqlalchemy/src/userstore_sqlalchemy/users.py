@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import Select, delete, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import (
+    Mapper,
     Session,
     aliased,
     attributes,
@@ -29,6 +30,7 @@ from userstore import (
 )
 from userstore.rules import coerce_id, lookup_email_key, lookup_string
 
+from ._fresh import fresh
 from ._runner import SessionRunner, retry_conflicts
 from ._translate import ErrorMap
 from ._user_mapping import UserMapping, primary_key, user_mapping
@@ -91,7 +93,8 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         self.oauth_account_table = oauth_account_table
         self._mapping: UserMapping = user_mapping(user_table, oauth_account_table)
         self._runner = SessionRunner(session, class_mapper(user_table), (oauth_account_table,))
-        self._user_core_table = class_mapper(user_table).local_table
+        self._user_mapper: Mapper[Any] = class_mapper(user_table)
+        self._user_core_table = self._user_mapper.local_table
         self._account_core_table = (
             inspect(oauth_account_table).local_table if oauth_account_table is not None else None
         )
@@ -99,10 +102,24 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
     # -- lookups -------------------------------------------------------------------------
 
     async def get(self, id: ID) -> UP | None:
-        """Return the user with this id, or ``None`` (also for a value that is no valid id)."""
+        """Return the user with this id, or ``None`` (also for a value that is no valid id).
+
+        Right after ``get_by_token`` found this user's token in the same session and
+        transaction (FastAPI Users' database strategy), the user that lookup loaded
+        is returned without a statement (``_fresh.py``).
+        """
         key = coerce_id(id, self._mapping.id_type, int_range=self._mapping.id_range)
         if key is None:
             return None
+        session = self.session.sync_session
+        held = fresh(
+            session,
+            self._user_mapper.identity_key_from_primary_key((key,)),
+            self._mapping.accounts_key,
+        )
+        if held is not None:  # the access token's lookup just loaded it (see _fresh.py)
+            self._order_accounts(held)
+            return cast(UP, held)
         return await self._fetch(self._mapping.by_id, {"id": key})
 
     async def get_by_email(self, email: str) -> UP | None:

@@ -66,8 +66,12 @@ _DUPLICATE_KEY = re.compile(r"for key '(?:[^']*\.)?([^'.]+)'")
 _FK_NAME = re.compile(r"CONSTRAINT `([^`]+)`")
 # server gone, lost, killed, too many connections, can't connect, shutdown in progress;
 # 1047 is what a Galera node answers while it is not part of the primary component
-# ("WSREP has not yet prepared node for application use": quorum lost, or joining)
-_UNAVAILABLE = {1040, 1047, 1053, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
+# ("WSREP has not yet prepared node for application use": quorum lost, or joining),
+# 1180 its COMMIT at the moment it loses the component ("Got error 6 'Not connected
+# to Primary Component' during COMMIT")
+_UNAVAILABLE = {
+    *(1040, 1047, 1053, 1180, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031),
+}
 # the server runs with --read-only (a replica), or the transaction is READ ONLY
 _READ_ONLY = {1290, 1792}
 # errors whose message names only the schema or the server's state, never a value:
