@@ -33,8 +33,10 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -126,6 +128,37 @@ def verify_ms() -> float:
         helper.verify_and_update(PASSWORD, hashed)
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, /proc/stat)."""
+    with contextlib.suppress(OSError):
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_wrk(
+    server: Server, endpoint: str, tokens: dict[str, str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """One wrk run, with where the machine's CPU went meanwhile (in cores)."""
+    start = time.monotonic(), machine_busy_seconds(), server.cpu_seconds(), children_cpu_seconds()
+    run = wrk(server.base, endpoint, tokens, args, args.duration)
+    end = time.monotonic(), machine_busy_seconds(), server.cpu_seconds(), children_cpu_seconds()
+    wall, busy, served, driven = (b - a for a, b in zip(start, end, strict=True))
+    run["cpu_cores"] = {
+        "machine": busy / wall,
+        "server": served / wall,
+        "wrk": driven / wall,
+        "rest": (busy - served - driven) / wall,
+    }
+    return run
 
 
 def free_port() -> int:
@@ -363,15 +396,15 @@ async def run_backend(backend: str, args: argparse.Namespace, results: dict[str,
                 for endpoint in ENDPOINTS:
                     order = ADAPTERS if (round_ % 2 == 0) else ADAPTERS[::-1]
                     for adapter in order:
-                        run = wrk(
-                            servers[adapter].base, endpoint, tokens[adapter], args, args.duration
-                        )
+                        run = timed_wrk(servers[adapter], endpoint, tokens[adapter], args)
                         run["idle_wait_s"] = servers[adapter].wait_idle()
                         runs[endpoint][adapter].append(run)
                         log(
                             f"{backend} round {round_ + 1} {endpoint} {adapter}: "
                             f"{run['rps']:.0f} rps, p50 {run['p50_ms']:.1f} ms, "
                             f"p99 {run['p99_ms']:.1f} ms, statuses {run['statuses']}, "
+                            f"cores server {run['cpu_cores']['server']:.2f} "
+                            f"rest {run['cpu_cores']['rest']:.2f}, "
                             f"idle after {run['idle_wait_s']:.1f} s"
                         )
         log(f"{backend}: counting statements per request")
@@ -413,6 +446,8 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "socket_errors": sum(sum(run["socket_errors"].values()) for run in runs),
         "statuses": statuses,
         "rounds": len(runs),
+        "server_cores": statistics.median(run["cpu_cores"]["server"] for run in runs),
+        "rest_cores": statistics.median(run["cpu_cores"]["rest"] for run in runs),
     }
 
 
@@ -464,13 +499,17 @@ def render(results: dict[str, Any]) -> str:
         "endpoint (a quarter for login) after one warm request; statements are what goes "
         "through the DBAPI cursor (BEGIN is not among them on any driver), commits are "
         "`Connection.commit` events.",
+        "- CPU columns, in cores (median of the rounds): the uvicorn process, and the rest "
+        "of the machine (database server, the driver, other users of the machine; wrk's "
+        "own CPU excluded) during the wrk run, from /proc.",
         "- SQLite: each adapter's file in a temp dir; userstore's dialect shim sets WAL, "
         "fudb's file is as SQLAlchemy makes it. Servers: scratch databases "
         "`bench_<hex>_http*`, dropped at the end.",
         "",
         "| backend | endpoint | adapter | rps | p50 ms | p99 ms | ratio rps us/fudb "
-        "| statements / request | commits / request | requests | non-2xx | socket errors |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| statements / request | commits / request | requests | non-2xx | socket errors "
+        "| server CPU | rest CPU |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     odd = []
     for backend, data in results["backends"].items():
@@ -486,7 +525,8 @@ def render(results: dict[str, Any]) -> str:
                     f"{ADAPTER_TITLES[adapter]} | {_fmt(cell['rps'])} | {_fmt(cell['p50_ms'])} | "
                     f"{_fmt(cell['p99_ms'])} | {shown_ratio} | "
                     f"{counted['statements_per_request']:g} | {counted['commits_per_request']:g} | "
-                    f"{cell['requests']:,} | {cell['non_2xx']} | {cell['socket_errors']} |"
+                    f"{cell['requests']:,} | {cell['non_2xx']} | {cell['socket_errors']} | "
+                    f"{cell['server_cores']:.2f} | {cell['rest_cores']:.2f} |"
                 )
                 bad = {
                     code: n for code, n in cell["statuses"].items() if not 200 <= int(code) < 300
@@ -569,6 +609,9 @@ def save(results: dict[str, Any], output: Path, stem: str) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
+    # Stopped by a signal, still stop the servers and drop the scratch databases.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if shutil.which("wrk") is None:
         print(
             "load_http: wrk is not installed, skipping the HTTP load benchmark. "
