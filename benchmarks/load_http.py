@@ -501,15 +501,17 @@ def render(results: dict[str, Any]) -> str:
         "`Connection.commit` events.",
         "- CPU columns, in cores (median of the rounds): the uvicorn process, and the rest "
         "of the machine (database server, the driver, other users of the machine; wrk's "
-        "own CPU excluded) during the wrk run, from /proc.",
+        "own CPU excluded) during the wrk run, from /proc. On SQLite there is no database "
+        "server, so the rest there is mostly other work on the machine; the rounds' spread "
+        "(last column) is the noise to read the ratios against.",
         "- SQLite: each adapter's file in a temp dir; userstore's dialect shim sets WAL, "
         "fudb's file is as SQLAlchemy makes it. Servers: scratch databases "
         "`bench_<hex>_http*`, dropped at the end.",
         "",
         "| backend | endpoint | adapter | rps | p50 ms | p99 ms | ratio rps us/fudb "
         "| statements / request | commits / request | requests | non-2xx | socket errors "
-        "| server CPU | rest CPU |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU | rest CPU | rps per round |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     odd = []
     for backend, data in results["backends"].items():
@@ -526,7 +528,9 @@ def render(results: dict[str, Any]) -> str:
                     f"{_fmt(cell['p99_ms'])} | {shown_ratio} | "
                     f"{counted['statements_per_request']:g} | {counted['commits_per_request']:g} | "
                     f"{cell['requests']:,} | {cell['non_2xx']} | {cell['socket_errors']} | "
-                    f"{cell['server_cores']:.2f} | {cell['rest_cores']:.2f} |"
+                    f"{cell['server_cores']:.2f} | {cell['rest_cores']:.2f} | "
+                    + ", ".join(_fmt(run["rps"]) for run in data["runs"][endpoint][adapter])
+                    + " |"
                 )
                 bad = {
                     code: n for code, n in cell["statuses"].items() if not 200 <= int(code) < 300
