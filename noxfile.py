@@ -4,7 +4,7 @@
     nox -s "tests(backend='postgres', sqlalchemy='2.1')"
     nox -s lint typecheck
     nox -s behaviour             fastapi-users-db-sqlalchemy beside userstore, per backend
-    nox -s bench                 benchmarks (``-- --quick`` for a smoke run)
+    nox -s bench                 benchmarks (``-- --quick`` smoke run, ``-- --http`` HTTP only)
     nox -s differential          memory reference vs each backend, long hypothesis budget
 
 Server URLs come from USERSTORE_TEST_POSTGRES_URL and USERSTORE_TEST_MYSQL_URL
@@ -62,11 +62,42 @@ def behaviour(session: nox.Session) -> None:
     session.run("python", "benchmarks/behaviour.py", *session.posargs)
 
 
+def _http_arguments(posargs: list[str]) -> list[str]:
+    """The arguments of benchmarks/run.py that benchmarks/load_http.py takes too."""
+    kept, rest = [], iter(posargs)
+    for argument in rest:
+        if argument == "--quick":
+            kept.append(argument)
+        elif argument == "--backend":
+            kept += [argument, next(rest, "")]
+        elif argument.startswith("--backend="):
+            kept.append(argument)
+    return kept
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """The benchmark harness (benchmarks/); ``-- --quick`` for a smoke run."""
-    session.install(*PACKAGES, "fastapi-users-db-sqlalchemy==7.*", SQLALCHEMY["2.0"], "matplotlib")
+    """The benchmark harness (benchmarks/); ``-- --quick`` for a smoke run.
+
+    benchmarks/run.py, then the HTTP load benchmark benchmarks/load_http.py (with
+    run.py's ``--quick`` and ``--backend``; it needs wrk, ``apt-get install wrk``,
+    and skips with a message without it).  ``-- --http [load_http.py arguments]``
+    runs the HTTP benchmark alone.
+    """
+    session.install(
+        *PACKAGES,
+        "fastapi-users-db-sqlalchemy==7.*",
+        SQLALCHEMY["2.0"],
+        "matplotlib",
+        "uvicorn",
+        "uvloop",
+        "httpx",
+    )
+    if session.posargs[:1] == ["--http"]:
+        session.run("python", "benchmarks/load_http.py", *session.posargs[1:])
+        return
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run("python", "benchmarks/load_http.py", *_http_arguments(session.posargs))
 
 
 @nox.session(python=PYTHON)
