@@ -11,7 +11,9 @@ On SQLite (aiosqlite, temp files), PostgreSQL (asyncpg) and MariaDB/MySQL
    each larger size measured beside a second pair of databases kept at 1k
    (interleaved: the ratio to 1k comes from the same minutes);
 3. concurrency: 64 tasks over a pool of 10 connections, userstore against the
-   raw driver's pool (servers only).
+   raw driver's pool (servers only);
+4. session size: update, add_oauth_account and a token's create in a session
+   holding 100 to 10,000 loaded users, the bare ORM, userstore and fudb.
 
 Writes ``benchmarks/results/bench.md`` (the report), ``bench.json`` (each
 series summarised: count, median, min, p10, p90, p99, max) and
@@ -45,6 +47,7 @@ from bench._operations import Workload, count_round_trips, median, summary, time
 from bench._report import load_average, machine, now, plot_scale, render, versions
 from bench._roundtrips import aiosqlite_hop_us
 from bench._scale import ScalePlan, measure_scale
+from bench._session_size import SessionSizePlan, measure_session_size
 
 RESULTS = Path(__file__).resolve().parent / "results"
 IMPLS = ("raw", "orm", "userstore", "fudb")
@@ -56,6 +59,7 @@ class Plan:
     workload: Workload
     scale: ScalePlan
     concurrency: ConcurrencyPlan
+    session_size: SessionSizePlan
 
 
 def plan(quick: bool) -> Plan:
@@ -65,12 +69,14 @@ def plan(quick: bool) -> Plan:
             Workload(seeded=200, iterations=40, warmup=5, impls=IMPLS),
             ScalePlan(sizes=(1_000, 10_000), rounds=40, budget_s=2.0, min_samples=10),
             ConcurrencyPlan(tasks=64, pool_size=10, duration_s=1.0, repeats=1, seeded=200),
+            SessionSizePlan(sizes=(100, 1_000), rounds=10),
         )
     return Plan(
         "full",
         Workload(seeded=1_000, iterations=1_000, warmup=50, impls=IMPLS),
         ScalePlan(sizes=(1_000, 100_000, 1_000_000), rounds=400, budget_s=12.0, min_samples=10),
         ConcurrencyPlan(tasks=64, pool_size=10, duration_s=5.0, repeats=3, seeded=1_000),
+        SessionSizePlan(sizes=(100, 1_000, 10_000), rounds=60),
     )
 
 
@@ -172,6 +178,12 @@ async def run_backend(backend: str, chosen: Plan, results: dict[str, Any]) -> No
                 }
                 for workload_name, per_impl in runs.items()
             }
+    if "session" not in results["meta"]["skip"]:
+        log(f"{backend}: session size {', '.join(f'{s:,}' for s in chosen.session_size.sizes)}")
+        async with databases(backend, "ss") as dbs:
+            results["session_size"][backend] = await measure_session_size(
+                dbs, chosen.session_size, log=lambda message: log(f"{backend}:{message}")
+            )
     if "scale" in results["meta"]["skip"]:
         return
     log(f"{backend}: scale {', '.join(f'{s:,}' for s in chosen.scale.sizes)}")
@@ -214,12 +226,14 @@ async def measure(arguments: argparse.Namespace, chosen: Plan, stem: str) -> dic
             "scale_budget_s": chosen.scale.budget_s,
             "scale_min_samples": chosen.scale.min_samples,
             "concurrency": dataclasses.asdict(chosen.concurrency),
+            "session_size": dataclasses.asdict(chosen.session_size),
             "plot": f"benchmarks/results/{stem}-scale.png",
             "skip": arguments.skip,
         },
         "operations": {},
         "scale": {},
         "concurrency": {},
+        "session_size": {},
     }
     backends = arguments.backend or BACKENDS
     for done, backend in enumerate(backends, 1):
@@ -259,7 +273,11 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="a smoke run (about two minutes)")
     parser.add_argument("--backend", action="append", choices=BACKENDS)
     parser.add_argument(
-        "--skip", action="append", default=[], choices=["scale", "concurrency"], help="a part"
+        "--skip",
+        action="append",
+        default=[],
+        choices=["scale", "concurrency", "session"],
+        help="a part",
     )
     parser.add_argument("--sizes", help="scale sizes instead of the plan's, e.g. 1000,100000")
     parser.add_argument("--output-dir", type=Path, default=RESULTS)

@@ -113,6 +113,8 @@ def render(results: dict[str, Any]) -> str:
         lines += _scale_section(results)
     if results.get("concurrency"):
         lines += _concurrency_section(results)
+    if results.get("session_size"):
+        lines += _session_size_section(results)
     lines += _targets_section(results)
     return "\n".join(lines) + "\n"
 
@@ -161,6 +163,31 @@ def _operations_section(results: dict[str, Any]) -> list[str]:
             lines.append(f"\nLookups that found nothing: {misses}.")
         lines.append("")
     return lines
+
+
+def _session_size_section(results: dict[str, Any]) -> list[str]:
+    plan = results["meta"]["session_size"]
+    sizes = [str(size) for size in plan["sizes"]]
+    lines = [
+        "## Writes in a session holding many users",
+        "",
+        "One session per implementation loads N users, then runs each write in that "
+        f"session, {plan['rounds']} times per size, the implementations interleaved; median "
+        "µs, and the growth from the smallest N to the largest. The bare ORM is shown with "
+        "the tutorial's `expire_on_commit=False` and with SQLAlchemy's default, whose commit "
+        "expires every object the session holds; userstore with both.",
+        "",
+    ]
+    header = ["backend", "write", "implementation", *[f"N={int(s):,}" for s in sizes], "growth"]
+    lines += [_row(header), "|" + "---|" * len(header)]
+    for backend, per_write in results["session_size"].items():
+        for write, per_impl in per_write.items():
+            for name, per_size in per_impl.items():
+                values = [per_size.get(s) for s in sizes]
+                growth = f"{values[-1] / values[0]:.2f}x" if values[0] and values[-1] else "n/a"
+                cells = [f"{v:,.0f}" if v is not None else "n/a" for v in values]
+                lines.append(_row([TITLES[backend], write, name, *cells, growth]))
+    return [*lines, ""]
 
 
 def _scale_section(results: dict[str, Any]) -> list[str]:

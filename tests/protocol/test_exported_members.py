@@ -17,6 +17,7 @@ EXPECTED = {
     "AccessTokenProtocol",
     "Adapter",
     "AdapterNotFound",
+    "CommitOutcomeUnknown",
     "DatabaseError",
     "BaseAccessTokenDatabase",
     "BaseUserDatabase",
@@ -30,7 +31,9 @@ EXPECTED = {
     "SchemaUpgrade",
     "Store",
     "StoreSession",
+    "ReadOnlyServer",
     "StoreUnavailable",
+    "TransactionConflict",
     "UserAlreadyExists",
     "UserNotFound",
     "UserOAuthProtocol",
@@ -175,6 +178,16 @@ def test_errors_pickle_and_print_under_their_public_name() -> None:
     refused = userstore.DatabaseError("database error (X, 42)", code="42")
     again_refused = pickle.loads(pickle.dumps(refused))
     assert (again_refused.code, again_refused.detail) == ("42", None)
+    conflict = userstore.TransactionConflict("conflicted", code="error 1213", detail="Deadlock")
+    again_conflict = pickle.loads(pickle.dumps(conflict))
+    assert type(again_conflict) is userstore.TransactionConflict
+    assert (again_conflict.code, again_conflict.detail) == ("error 1213", "Deadlock")
+    read_only = userstore.ReadOnlyServer("db:5432 is read-only", server="db:5432")
+    again_read_only = pickle.loads(pickle.dumps(read_only))
+    assert (type(again_read_only), again_read_only.server) == (userstore.ReadOnlyServer, "db:5432")
+    unknown = pickle.loads(pickle.dumps(userstore.CommitOutcomeUnknown("lost during COMMIT")))
+    assert isinstance(unknown, userstore.StoreUnavailable)
+    assert str(unknown) == "lost during COMMIT"
 
 
 def test_the_rules_helpers_moved_but_still_answer_with_a_warning() -> None:

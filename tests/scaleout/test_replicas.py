@@ -212,6 +212,34 @@ async def test_reads_after_a_write_in_the_same_transaction_stay_on_the_primary(
     assert set(seen) == {"primary"}, seen
 
 
+async def test_a_transaction_the_application_began_reads_the_primary(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    primary, replica = engines
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "routed_user" in statement:
+            seen.append("primary" if conn.engine is primary.sync_engine else "replica")
+
+    maker = async_sessionmaker(
+        primary, sync_session_class=RoutingSession, replicas=[replica], expire_on_commit=False
+    )
+    for engine in (primary, replica):
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with maker() as session:
+            users = SQLAlchemyUserDatabase(session, User)
+            assert await users.get_by_email("nobody@x.io") is None  # outside: the replica
+            await session.commit()
+            async with session.begin():
+                assert await users.get_by_email("nobody@x.io") is None
+    finally:
+        for engine in (primary, replica):
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert seen == ["replica", "primary"], seen
+
+
 async def test_every_engine_gets_the_connection_setup(routed: SQLAlchemyStore) -> None:
     async with routed.session() as s:
         await s.users.get_by_email("nobody@x.io")

@@ -221,11 +221,13 @@ class DatabaseError(UserStoreError):
         self.detail = detail
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_database_error, (str(self), self.code, self.detail))
+        return (_database_error, (type(self), str(self), self.code, self.detail))
 
 
-def _database_error(message: str, code: str | None, detail: str | None) -> DatabaseError:
-    return DatabaseError(message, code=code, detail=detail)
+def _database_error(
+    cls: type[DatabaseError], message: str, code: str | None, detail: str | None
+) -> DatabaseError:
+    return cls(message, code=code, detail=detail)
 
 
 class TransactionConflict(DatabaseError):

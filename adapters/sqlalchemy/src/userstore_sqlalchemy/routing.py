@@ -14,7 +14,9 @@
 The rules:
 
 - writes (a flush, an INSERT, UPDATE or DELETE) go to the primary, and so does
-  every statement after them in the same transaction;
+  every statement after them in the same transaction, and every statement of a
+  transaction the application began (``async with session.begin()``): a unit
+  of work that reads then writes reads what it will write over;
 - other reads (a ``SELECT``, a lazy load, a userstore lookup) go to a replica
   only when it has replayed every transaction this process committed on the
   primary through a routing session: on PostgreSQL by WAL position
@@ -52,7 +54,7 @@ from typing import Any
 from sqlalchemy import Delete, Insert, Select, Update, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransactionOrigin
 
 from ._runner import install_shim
 from .dialects import shim_for
@@ -214,11 +216,17 @@ class RoutingSession(Session):
             self._wrote = True
             return primary
         read = isinstance(clause, Select) or (clause is None and self._reading)
-        if self._wrote or not read:
+        if self._wrote or not read or self._begun_by_application():
             return primary
         if self._server is None:
             self._server = self.replica_set.replica_for_read() or primary
         return self._server
+
+    def _begun_by_application(self) -> bool:
+        transaction = self.get_transaction()
+        return (
+            transaction is not None and transaction.origin is not SessionTransactionOrigin.AUTOBEGIN
+        )
 
 
 def _after_commit(session: Session) -> None:

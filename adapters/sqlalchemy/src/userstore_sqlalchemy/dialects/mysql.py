@@ -182,6 +182,8 @@ class MySQLShim(DialectShim):
         """``needed`` if ``MASTER_GTID_WAIT(needed, 0)`` says the replica has applied it."""
         if not self.is_mariadb(connection.dialect):
             return None
+        if needed is None:  # no write to wait for: the replica answers, that is all
+            return ""
         waited = connection.exec_driver_sql(
             POSITION_MARK + "SELECT MASTER_GTID_WAIT(%s, 0)", (str(needed),)
         )
