@@ -16,8 +16,10 @@ replication trusted from 127.0.0.1), creates database ``userstore`` on it, and
 :func:`mariadb_primary_replica` copies the ``mariadb-install-db`` data directory to
 a primary (``--log-bin``, ``--binlog-format=ROW``) and a ``--read-only`` replica,
 points the replica at the primary by GTID (``MASTER_USE_GTID=slave_pos``, as
-``root``), then creates database ``userstore`` on the primary and waits until the
-replica has it.
+``root``), then creates database ``userstore`` on the primary, and user
+``userstore`` with every right on it and no other, and waits until the replica
+has both.  The URLs name that user, not ``root``: root's ``READ_ONLY ADMIN`` right
+(part of ALL PRIVILEGES) lets it write on a ``--read-only`` server.
 
 The servers are :class:`KillableServer`, :class:`~tests.faults.servers.ThrowawayServer`
 with :meth:`~KillableServer.kill` (SIGKILL).  Everything is stopped and the
@@ -403,6 +405,10 @@ def postgres_primary_replica() -> Iterator[PrimaryReplica]:
         _remove(top)
 
 
+APP_USER = "userstore"
+"""The MariaDB pair's user in its URLs: every right on database ``userstore``, no others."""
+
+
 def _mariadb_query(port: int, query: str, *, names: bool = False) -> str:
     """The tab-separated answer of ``query`` on the server at ``port`` (raises on an error).
 
@@ -430,7 +436,7 @@ def _mariadb_node(name: str, root: Path, template: Path, options: list[str]) -> 
     command += ["--innodb-log-file-size=8M", "--innodb-flush-log-at-trx-commit=0"]
     command += ["--max-connections=100", *options]
     ready = [*_mariadb_client(port), "-e", "SELECT 1"]
-    url = f"mysql+aiomysql://root@127.0.0.1:{port}/userstore"
+    url = f"mysql+aiomysql://{APP_USER}@127.0.0.1:{port}/userstore"
     # SIGTERM is mariadbd's shutdown: connections are killed, transactions rolled back
     return KillableServer(name, root, port, url, command, ready, signal.SIGTERM)
 
@@ -488,10 +494,22 @@ def mariadb_primary_replica() -> Iterator[PrimaryReplica]:
         except RuntimeError as exc:
             errors = {k: v for k, v in status.items() if "Running" in k or "Error" in k}
             raise RuntimeError(f"{exc}: {errors}") from None
-        _mariadb_query(primary.port, "CREATE DATABASE userstore CHARACTER SET utf8mb4")
+        # root holds READ_ONLY ADMIN (in ALL PRIVILEGES), which --read-only lets write:
+        # the URLs name a user with rights on database userstore alone, as an application's
+        _mariadb_query(
+            primary.port,
+            "CREATE DATABASE userstore CHARACTER SET utf8mb4; "
+            f"CREATE USER {APP_USER}@'127.0.0.1'; "
+            f"GRANT ALL PRIVILEGES ON userstore.* TO {APP_USER}@'127.0.0.1'",
+        )
         _wait_until(
-            "database userstore on the replica",
-            lambda: "userstore" in _mariadb_query(replica.port, "SHOW DATABASES").split(),
+            "database and user userstore on the replica",
+            lambda: _mariadb_query(
+                replica.port,
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'userstore' "
+                f"UNION ALL SELECT COUNT(*) FROM mysql.user WHERE User = '{APP_USER}'",
+            ).split()
+            == ["1", "1"],
         )
         yield PrimaryReplica(top, primary, replica, time.monotonic() - began)
     finally:
