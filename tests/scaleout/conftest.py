@@ -1,7 +1,7 @@
 """Fixtures of the scale-out tests: a throwaway Galera cluster, primaries with a replica.
 
-``galera``, ``pg_replica`` and ``mariadb_replica`` last the session; ``fresh_galera`` is a cluster of
-its own for a test that kills nodes (about 3 s to start once the first one made
+``galera``, ``pg_replica`` and ``mariadb_replica`` last the session; ``fresh_galera``
+is a cluster of its own for a test that kills nodes (about 3 s to start once the first one made
 the installed data directory).
 """
 

@@ -502,15 +502,16 @@ def mariadb_primary_replica() -> Iterator[PrimaryReplica]:
             f"CREATE USER {APP_USER}@'127.0.0.1'; "
             f"GRANT ALL PRIVILEGES ON userstore.* TO {APP_USER}@'127.0.0.1'",
         )
-        _wait_until(
-            "database and user userstore on the replica",
-            lambda: _mariadb_query(
+
+        def replicated() -> bool:
+            found = _mariadb_query(
                 replica.port,
                 "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'userstore' "
                 f"UNION ALL SELECT COUNT(*) FROM mysql.user WHERE User = '{APP_USER}'",
-            ).split()
-            == ["1", "1"],
-        )
+            )
+            return found.split() == ["1", "1"]
+
+        _wait_until("database and user userstore on the replica", replicated)
         yield PrimaryReplica(top, primary, replica, time.monotonic() - began)
     finally:
         for server in reversed(servers):

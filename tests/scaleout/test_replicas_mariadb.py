@@ -1,4 +1,4 @@
-"""A MariaDB primary with a read-only GTID replica: reads on the replica, and still read-your-writes.
+"""A MariaDB primary with a read-only GTID replica: reads on the replica, still read-your-writes.
 
 The checks of test_replicas.py on MariaDB: a read goes to the replica only when
 ``MASTER_GTID_WAIT`` says it has applied ``@@gtid_binlog_pos`` as the primary
