@@ -61,3 +61,14 @@ async def test_postgres_standby_follows_the_primary(pg_replica: PrimaryReplica) 
             break
         await asyncio.sleep(0.05)
     assert await _scalar(replica, "SELECT count(*) FROM t") == 1
+
+
+@pytest.mark.backend("mariadb-replica")
+async def test_mariadb_replica_follows_the_primary(mariadb_replica: PrimaryReplica) -> None:
+    primary, replica = mariadb_replica.primary.url, mariadb_replica.replica.url
+    assert await _scalar(replica, "SELECT @@read_only") == 1
+    await _scalar(primary, "CREATE TABLE t (id INT PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+    position = await _scalar(primary, "SELECT @@gtid_binlog_pos")
+    assert await _scalar(replica, f"SELECT MASTER_GTID_WAIT('{position}', 10)") == 0
+    assert await _scalar(replica, "SELECT COUNT(*) FROM t") == 1
+    await _scalar(primary, "DROP TABLE t")
