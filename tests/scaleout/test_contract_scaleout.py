@@ -40,4 +40,5 @@ class TestContractWithReadsOnAReplica(ContractSuite):
 class TestContractWithReadsOnAMariaDBReplica(ContractSuite):
     @pytest.fixture
     def userstore_harness(self, mariadb_replica: PrimaryReplica) -> Harness:
-        return SQLAlchemyHarness(mariadb_replica.primary.url, replicas=[mariadb_replica.replica.url])
+        pair = mariadb_replica
+        return SQLAlchemyHarness(pair.primary.url, replicas=[pair.replica.url])

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sqlalchemy import ForeignKey, String
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -112,6 +113,38 @@ async def test_read_after_write_through_connect_is_never_stale(routed: SQLAlchem
     )
     assert stale == []
     assert replica > 0, "the replica served no read"
+
+
+async def test_positions_of_two_replication_domains(
+    mariadb_replica: PrimaryReplica, routed: SQLAlchemyStore
+) -> None:
+    """Another writer's transactions in GTID domain 1: the position lists two domains."""
+    other = create_async_engine(
+        make_url(mariadb_replica.primary.url).set(username="root"), isolation_level="AUTOCOMMIT"
+    )
+    routes = replica_set(routed.engine, routed.replicas)
+    before = dict(routes.reads)
+    stale = []
+    try:
+        async with other.connect() as connection:
+            await connection.exec_driver_sql("SET SESSION gtid_domain_id = 1")
+            for n in range(max(1, ROUNDS // 10)):
+                await connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS domain1 (n INT)")
+                await connection.exec_driver_sql(f"INSERT INTO domain1 VALUES ({n})")
+                async with routed.session() as s:
+                    user = await s.users.create({"email": f"d{n}@x.io", "hashed_password": "h"})
+                async with routed.session() as s:
+                    if await s.users.get(user.id) is None:
+                        stale.append(n)
+            await connection.exec_driver_sql("DROP TABLE domain1")
+    finally:
+        await other.dispose()
+    domains = {gtid.split("-")[0] for gtid in str(routes.position()).split(",")}
+    replica = routes.reads["replica"] - before["replica"]
+    print(f"\ntwo domains: {routes.position()}, {len(stale)} stale, {replica} on the replica")
+    assert domains == {"0", "1"}, routes.position()
+    assert stale == []
+    assert replica > 0
 
 
 @pytest_asyncio.fixture
