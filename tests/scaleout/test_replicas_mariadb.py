@@ -228,9 +228,26 @@ async def test_every_engine_gets_the_connection_setup(routed: SQLAlchemyStore) -
             assert time_zone == "+00:00", (engine.url, time_zone)
 
 
+async def _replica_caught_up(pair: PrimaryReplica) -> None:
+    """Wait (10 s at most) until the replica has applied what the primary holds now."""
+    primary, replica = create_async_engine(pair.primary.url), create_async_engine(pair.replica.url)
+    try:
+        async with primary.connect() as connection:
+            position = (await connection.exec_driver_sql("SELECT @@gtid_binlog_pos")).scalar()
+        async with replica.connect() as connection:
+            waited = await connection.exec_driver_sql(
+                "SELECT MASTER_GTID_WAIT(%s, 10)", (str(position),)
+            )
+            assert waited.scalar() == 0, f"the replica has not applied {position}"
+    finally:
+        await primary.dispose()
+        await replica.dispose()
+
+
 async def test_a_write_on_the_replica_is_read_only_server_naming_it(
     mariadb_replica: PrimaryReplica, routed: SQLAlchemyStore
 ) -> None:
+    await _replica_caught_up(mariadb_replica)  # the tables are there: the write gets to INSERT
     on_replica = userstore.connect(
         mariadb_replica.replica.url, table_prefix=routed.models.user.__table__.name[:-4]
     )
