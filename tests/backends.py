@@ -52,7 +52,7 @@ DRIVER_BACKENDS = {
 }
 MAIN_BACKENDS = ("sqlite", "postgres", "mysql")
 ALL_BACKENDS = (*MAIN_BACKENDS, *DRIVER_BACKENDS)
-SCALEOUT_BACKENDS = ("galera", "postgres-replica")
+SCALEOUT_BACKENDS = ("galera", "postgres-replica", "mariadb-replica")
 """Throwaway clusters of tests/scaleout, started from local binaries: not in ``all``."""
 
 

@@ -78,8 +78,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=["memory", *ALL_BACKENDS, *SCALEOUT_BACKENDS],
         help="run only the tests of these backends (repeatable); tests that need no "
         "database count as 'memory'; postgres-psycopg and mysql-asyncmy are the "
-        "servers through their other driver; galera and postgres-replica the throwaway "
-        "clusters of tests/scaleout",
+        "servers through their other driver; galera, postgres-replica and mariadb-replica "
+        "the throwaway clusters of tests/scaleout",
     )
 
 

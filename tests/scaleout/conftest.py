@@ -1,7 +1,7 @@
-"""Fixtures of the scale-out tests: a throwaway Galera cluster, a PostgreSQL primary and standby.
+"""Fixtures of the scale-out tests: a throwaway Galera cluster, primaries with a replica.
 
-``galera`` and ``pg_replica`` last the session; ``fresh_galera`` is a cluster of
-its own for a test that kills nodes (about 3 s to start once the first one made
+``galera``, ``pg_replica`` and ``mariadb_replica`` last the session; ``fresh_galera``
+is a cluster of its own for a test that kills nodes (about 3 s to start once the first one made
 the installed data directory).
 """
 
@@ -11,7 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from .servers import GaleraCluster, PrimaryReplica, galera_cluster, postgres_primary_replica
+from .servers import (
+    GaleraCluster,
+    PrimaryReplica,
+    galera_cluster,
+    mariadb_primary_replica,
+    postgres_primary_replica,
+)
 
 
 @pytest.fixture(scope="session")
@@ -32,4 +38,11 @@ def fresh_galera() -> Iterator[GaleraCluster]:
 def pg_replica() -> Iterator[PrimaryReplica]:
     """A PostgreSQL primary and its hot standby, shared by the session's tests."""
     with postgres_primary_replica() as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
+def mariadb_replica() -> Iterator[PrimaryReplica]:
+    """A MariaDB primary and its read-only GTID replica, shared by the session's tests."""
+    with mariadb_primary_replica() as pair:
         yield pair

@@ -13,13 +13,21 @@ are in.  Galera's own ``auto_increment_increment`` (the cluster size) is kept.
 replication trusted from 127.0.0.1), creates database ``userstore`` on it, and
 ``pg_basebackup -R`` makes a hot standby on another port.
 
+:func:`mariadb_primary_replica` copies the ``mariadb-install-db`` data directory to
+a primary (``--log-bin``, ``--binlog-format=ROW``) and a ``--read-only`` replica,
+points the replica at the primary by GTID (``MASTER_USE_GTID=slave_pos``, as
+``root``), then creates database ``userstore`` on the primary, and user
+``userstore`` with every right on it and no other, and waits until the replica
+has both.  The URLs name that user, not ``root``: root's ``READ_ONLY ADMIN`` right
+(part of ALL PRIVILEGES) lets it write on a ``--read-only`` server.
+
 The servers are :class:`KillableServer`, :class:`~tests.faults.servers.ThrowawayServer`
 with :meth:`~KillableServer.kill` (SIGKILL).  Everything is stopped and the
 directory removed on exit, also after a failure.  Without the binaries the
 context managers skip, or fail when ``USERSTORE_REQUIRE_BACKENDS`` names
-``galera`` or ``postgres-replica``.
+``galera``, ``postgres-replica`` or ``mariadb-replica``.
 
-``python -m tests.scaleout.servers galera|replica`` starts one by hand, prints
+``python -m tests.scaleout.servers galera|replica|replica-mariadb`` starts one by hand, prints
 its URLs and the startup time, and waits for Ctrl-C.
 """
 
@@ -32,18 +40,27 @@ import functools
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
 from ..backends import required_backends
-from ..faults.servers import PG_BIN, PG_USER, ThrowawayServer, _require, _run, free_port
+from ..faults.servers import (
+    PG_BIN,
+    PG_USER,
+    START_TIMEOUT,
+    ThrowawayServer,
+    _require,
+    _run,
+    free_port,
+)
 
 GALERA_PROVIDERS = ("/usr/lib/galera/libgalera_smm.so", "/usr/lib/libgalera_smm.so")
 # quick failure detection; evs.install_timeout stays at its default
@@ -294,7 +311,7 @@ def galera_cluster(nodes: int = 3) -> Iterator[GaleraCluster]:
 
 @dataclasses.dataclass
 class PrimaryReplica:
-    """A PostgreSQL primary and its hot standby (streaming replication)."""
+    """A primary and its replica: PostgreSQL hot standby, or MariaDB GTID replication."""
 
     root: Path
     primary: KillableServer
@@ -388,16 +405,135 @@ def postgres_primary_replica() -> Iterator[PrimaryReplica]:
         _remove(top)
 
 
+APP_USER = "userstore"
+"""The MariaDB pair's user in its URLs: every right on database ``userstore``, no others."""
+
+
+def _mariadb_query(port: int, query: str, *, names: bool = False) -> str:
+    """The tab-separated answer of ``query`` on the server at ``port`` (raises on an error).
+
+    With ``names``, the first line holds the column names.
+    """
+    options = ["-B"] if names else ["-B", "-N"]
+    done = subprocess.run(
+        [*_mariadb_client(port), *options, "-e", query], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).decode(errors="replace").strip()
+        raise RuntimeError(f"{query!r} failed ({done.returncode}): {output[-2000:]}")
+    return done.stdout.decode(errors="replace")
+
+
+def _mariadb_node(name: str, root: Path, template: Path, options: list[str]) -> KillableServer:
+    data = root / "data"
+    root.mkdir()
+    shutil.copytree(template, data, symlinks=True)
+    port = free_port()
+    command = ["mariadbd", "--no-defaults", f"--datadir={data}", f"--port={port}"]
+    command += ["--bind-address=127.0.0.1", f"--socket={root / 'sock'}"]
+    command += [f"--pid-file={root / 'pid'}", *(["--user=root"] if os.geteuid() == 0 else [])]
+    command += ["--skip-name-resolve", "--innodb-buffer-pool-size=32M"]
+    command += ["--innodb-log-file-size=8M", "--innodb-flush-log-at-trx-commit=0"]
+    command += ["--max-connections=100", *options]
+    ready = [*_mariadb_client(port), "-e", "SELECT 1"]
+    url = f"mysql+aiomysql://{APP_USER}@127.0.0.1:{port}/userstore"
+    # SIGTERM is mariadbd's shutdown: connections are killed, transactions rolled back
+    return KillableServer(name, root, port, url, command, ready, signal.SIGTERM)
+
+
+def _wait_until(what: str, check: Callable[[], bool], timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not within {timeout} s")
+        time.sleep(0.1)
+
+
+def _slave_status(port: int) -> dict[str, str]:
+    lines = _mariadb_query(port, "SHOW SLAVE STATUS", names=True).split("\n")
+    if len(lines) < 2:
+        return {}
+    return dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=False))
+
+
+@contextlib.contextmanager
+def mariadb_primary_replica() -> Iterator[PrimaryReplica]:
+    """A MariaDB primary and a read-only replica of it (see the module docstring)."""
+    _require("mariadb-replica", ["mariadb-install-db", "mariadbd", "mariadb"])
+    began = time.monotonic()
+    top = Path(tempfile.mkdtemp(prefix="userstore-mariadb-replica-"))
+    servers: list[KillableServer] = []
+    try:
+        template = _installed_datadir()
+        primary_options = ["--log-bin=primary-bin", "--server-id=1", "--binlog-format=ROW"]
+        primary = _mariadb_node("mariadb-primary", top / "primary", template, primary_options)
+        replica_options = ["--server-id=2", "--read-only=ON", "--skip-log-bin"]
+        replica_options.append("--relay-log=replica-relay-bin")
+        replica = _mariadb_node("mariadb-replica", top / "replica", template, replica_options)
+        for server in (primary, replica):
+            servers.append(server)
+            server.start()
+        _mariadb_query(
+            replica.port,
+            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={primary.port}, "
+            "MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, "
+            "MASTER_CONNECT_RETRY=1; START SLAVE",
+        )
+
+        status: dict[str, str] = {}
+
+        def replicating() -> bool:
+            status.update(_slave_status(replica.port))
+            running = ("Slave_IO_Running", "Slave_SQL_Running")
+            return all(status.get(key) == "Yes" for key in running)
+
+        try:
+            _wait_until("replica threads running", replicating)
+        except RuntimeError as exc:
+            errors = {k: v for k, v in status.items() if "Running" in k or "Error" in k}
+            raise RuntimeError(f"{exc}: {errors}") from None
+        # root holds READ_ONLY ADMIN (in ALL PRIVILEGES), which --read-only lets write:
+        # the URLs name a user with rights on database userstore alone, as an application's
+        _mariadb_query(
+            primary.port,
+            "CREATE DATABASE userstore CHARACTER SET utf8mb4; "
+            f"CREATE USER {APP_USER}@'127.0.0.1'; "
+            f"GRANT ALL PRIVILEGES ON userstore.* TO {APP_USER}@'127.0.0.1'",
+        )
+
+        def replicated() -> bool:
+            found = _mariadb_query(
+                replica.port,
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'userstore' "
+                f"UNION ALL SELECT COUNT(*) FROM mysql.user WHERE User = '{APP_USER}'",
+            )
+            return found.split() == ["1", "1"]
+
+        _wait_until("database and user userstore on the replica", replicated)
+        yield PrimaryReplica(top, primary, replica, time.monotonic() - began)
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        _remove(top)
+
+
 def main(argv: list[str]) -> int:
-    """Start a cluster by hand: ``galera [NODES]`` or ``replica``; Ctrl-C stops it."""
+    """Start a cluster by hand: ``galera [NODES]``, ``replica`` or ``replica-mariadb``."""
     what = argv[0] if argv else ""
     if what == "galera":
         manager: contextlib.AbstractContextManager[GaleraCluster | PrimaryReplica]
         manager = galera_cluster(int(argv[1]) if len(argv) > 1 else 3)
     elif what == "replica":
         manager = postgres_primary_replica()
+    elif what == "replica-mariadb":
+        manager = mariadb_primary_replica()
     else:
-        print("usage: python -m tests.scaleout.servers galera [NODES] | replica", file=sys.stderr)
+        print(
+            "usage: python -m tests.scaleout.servers galera [NODES] | replica | replica-mariadb",
+            file=sys.stderr,
+        )
         return 2
     with manager as running:
         print(f"started in {running.startup_s:.2f} s, under {running.root}")

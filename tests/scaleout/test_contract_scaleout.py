@@ -1,8 +1,8 @@
-"""docs/contract.md on the scale-out setups: a Galera node, and a primary routed with its replica.
+"""docs/contract.md on the scale-out setups: a Galera node, primaries routed with their replica.
 
 The same conformance suite as tests/test_contract.py, unchanged: what holds on one
 server holds on a node of a multi-primary cluster (whose integer ids step by the
-cluster's size) and on a store whose reads go to a hot standby.
+cluster's size) and on a store whose reads go to a hot standby or a MariaDB replica.
 """
 
 from __future__ import annotations
@@ -34,3 +34,11 @@ class TestContractWithReadsOnAReplica(ContractSuite):
         return SQLAlchemyHarness(
             _database(pg_replica.primary.url), replicas=[_database(pg_replica.replica.url)]
         )
+
+
+@pytest.mark.backend("mariadb-replica")
+class TestContractWithReadsOnAMariaDBReplica(ContractSuite):
+    @pytest.fixture
+    def userstore_harness(self, mariadb_replica: PrimaryReplica) -> Harness:
+        pair = mariadb_replica
+        return SQLAlchemyHarness(pair.primary.url, replicas=[pair.replica.url])

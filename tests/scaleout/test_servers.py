@@ -61,3 +61,33 @@ async def test_postgres_standby_follows_the_primary(pg_replica: PrimaryReplica) 
             break
         await asyncio.sleep(0.05)
     assert await _scalar(replica, "SELECT count(*) FROM t") == 1
+
+
+@pytest.mark.backend("mariadb-replica")
+async def test_mariadb_replica_follows_the_primary(mariadb_replica: PrimaryReplica) -> None:
+    primary, replica = mariadb_replica.primary.url, mariadb_replica.replica.url
+    assert await _scalar(replica, "SELECT @@read_only") == 1
+    await _scalar(primary, "CREATE TABLE t (id INT PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+    position = await _scalar(primary, "SELECT @@gtid_binlog_pos")
+    assert await _scalar(replica, f"SELECT MASTER_GTID_WAIT('{position}', 10)") == 0
+    assert await _scalar(replica, "SELECT COUNT(*) FROM t") == 1
+    await _scalar(primary, "DROP TABLE t")
+
+
+@pytest.mark.backend("mariadb-replica")
+async def test_mariadb_replica_killed_catches_up_when_started(
+    mariadb_replica: PrimaryReplica,
+) -> None:
+    primary, replica = mariadb_replica.primary, mariadb_replica.replica
+    await _scalar(primary.url, "CREATE TABLE k (id INT PRIMARY KEY)", "INSERT INTO k VALUES (1)")
+    try:
+        replica.kill()
+        await _scalar(primary.url, "INSERT INTO k VALUES (2)")
+        position = await _scalar(primary.url, "SELECT @@gtid_binlog_pos")
+        replica.start()  # the replication threads start again by themselves
+        assert await _scalar(replica.url, f"SELECT MASTER_GTID_WAIT('{position}', 10)") == 0
+        assert await _scalar(replica.url, "SELECT COUNT(*) FROM k") == 2
+    finally:
+        if not replica.running:  # the session's other tests share the pair
+            replica.start()
+        await _scalar(primary.url, "DROP TABLE k")

@@ -189,6 +189,16 @@ class MySQLShim(DialectShim):
         )
         return needed if waited.scalar() == 0 else None
 
+    def covers(self, position: Any, needed: Any) -> bool:
+        """Whether GTID list ``position`` reaches ``needed``'s sequence number in each domain.
+
+        ``@@gtid_binlog_pos`` is ``domain-server-seq`` per replication domain
+        (``0-1-41,1-1-7``); within a domain a later transaction has a higher seq,
+        whichever server wrote it.  ``""`` (nothing written) is covered by any.
+        """
+        reached = _gtid_seqs(position)
+        return all(reached.get(domain, -1) >= seq for domain, seq in _gtid_seqs(needed).items())
+
     def on_connect(self, dbapi_connection: DBAPIConnection, dialect: Dialect) -> None:
         """Run the setup; READ COMMITTED becomes the level the pool restores."""
         super().on_connect(dbapi_connection, dialect)
@@ -282,3 +292,13 @@ def _restore_read_committed(dialect: Dialect) -> None:
 def _code(exc: Any) -> int | None:
     args = getattr(exc, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
+
+
+def _gtid_seqs(position: Any) -> dict[int, int]:
+    """``{domain: seq}`` of a MariaDB GTID list (``"0-1-41,1-1-7"``; ``""`` is none)."""
+    seqs: dict[int, int] = {}
+    for gtid in str(position or "").split(","):
+        if gtid.strip():
+            domain, _, seq = gtid.strip().split("-")
+            seqs[int(domain)] = max(int(seq), seqs.get(int(domain), -1))
+    return seqs
