@@ -136,48 +136,50 @@ async def server(database: Database) -> str:
 async def run_backend(backend: str, chosen: Plan, results: dict[str, Any]) -> None:
     workload = chosen.workload
     results["meta"]["load_per_backend"][backend] = load_average()
-    log(f"{backend}: per-call operations (load average {load_average()})")
-    async with databases(backend, "op") as dbs:
-        results["meta"]["servers"][backend] = await server(dbs["userstore"])
-        for database in dbs.values():
-            await bulk_load(database, 0, workload.users, plain_from=workload.seeded)
-            await analyze(database)
-        samples, cpu, misses = await time_operations(dbs, workload)
-        log(f"{backend}: counting round trips")
-        round_trips = await count_round_trips(dbs, workload)
-        if backend == "sqlite":
-            results["meta"]["aiosqlite_hop_us"] = await aiosqlite_hop_us(dbs["userstore"].path)
-        results["operations"][backend] = {
-            "median_us": {
-                op: {name: median(values) for name, values in per_impl.items()}
-                for op, per_impl in samples.items()
-            },
-            "cpu_us": cpu,
-            "round_trips": round_trips,
-            "misses": misses,
-            "stats_us": {
-                op: {name: summary(values) for name, values in per_impl.items()}
-                for op, per_impl in samples.items()
-            },
-        }
-        if backend in SERVER_BACKENDS and "concurrency" not in results["meta"]["skip"]:
-            log(f"{backend}: concurrency")
-            runs = await measure_concurrency(dbs["userstore"], chosen.concurrency)
-            results["concurrency"][backend] = {
-                workload_name: {
-                    name: [
-                        {
-                            "calls": run.calls,
-                            "seconds": run.seconds,
-                            "per_second": run.per_second,
-                            "latency_us": summary(run.latencies_us),
-                        }
-                        for run in per_run
-                    ]
-                    for name, per_run in per_impl.items()
-                }
-                for workload_name, per_impl in runs.items()
+    skip = results["meta"]["skip"]
+    if "operations" not in skip:
+        log(f"{backend}: per-call operations (load average {load_average()})")
+        async with databases(backend, "op") as dbs:
+            results["meta"]["servers"][backend] = await server(dbs["userstore"])
+            for database in dbs.values():
+                await bulk_load(database, 0, workload.users, plain_from=workload.seeded)
+                await analyze(database)
+            samples, cpu, misses = await time_operations(dbs, workload)
+            log(f"{backend}: counting round trips")
+            round_trips = await count_round_trips(dbs, workload)
+            if backend == "sqlite":
+                results["meta"]["aiosqlite_hop_us"] = await aiosqlite_hop_us(dbs["userstore"].path)
+            results["operations"][backend] = {
+                "median_us": {
+                    op: {name: median(values) for name, values in per_impl.items()}
+                    for op, per_impl in samples.items()
+                },
+                "cpu_us": cpu,
+                "round_trips": round_trips,
+                "misses": misses,
+                "stats_us": {
+                    op: {name: summary(values) for name, values in per_impl.items()}
+                    for op, per_impl in samples.items()
+                },
             }
+            if backend in SERVER_BACKENDS and "concurrency" not in results["meta"]["skip"]:
+                log(f"{backend}: concurrency")
+                runs = await measure_concurrency(dbs["userstore"], chosen.concurrency)
+                results["concurrency"][backend] = {
+                    workload_name: {
+                        name: [
+                            {
+                                "calls": run.calls,
+                                "seconds": run.seconds,
+                                "per_second": run.per_second,
+                                "latency_us": summary(run.latencies_us),
+                            }
+                            for run in per_run
+                        ]
+                        for name, per_run in per_impl.items()
+                    }
+                    for workload_name, per_impl in runs.items()
+                }
     if "session" not in results["meta"]["skip"]:
         log(f"{backend}: session size {', '.join(f'{s:,}' for s in chosen.session_size.sizes)}")
         async with databases(backend, "ss") as dbs:
@@ -276,8 +278,8 @@ if __name__ == "__main__":
         "--skip",
         action="append",
         default=[],
-        choices=["scale", "concurrency", "session"],
-        help="a part",
+        choices=["operations", "scale", "concurrency", "session"],
+        help="a part (operations: the per-call part, and concurrency with it)",
     )
     parser.add_argument("--sizes", help="scale sizes instead of the plan's, e.g. 1000,100000")
     parser.add_argument("--output-dir", type=Path, default=RESULTS)

@@ -168,9 +168,19 @@ def _operations_section(results: dict[str, Any]) -> list[str]:
 def _session_size_section(results: dict[str, Any]) -> list[str]:
     plan = results["meta"]["session_size"]
     sizes = [str(size) for size in plan["sizes"]]
+    separate = results["meta"].get("session_size_run")
     lines = [
         "## Writes in a session holding many users",
         "",
+        *(
+            [
+                f"Measured in a run of its own, {separate['started']} (UTC), with "
+                f"`{separate['command']}`, userstore from {separate['source']}.",
+                "",
+            ]
+            if separate
+            else []
+        ),
         "One session per implementation loads N users, then runs each write in that "
         f"session, {plan['rounds']} times per size, the implementations interleaved; median "
         "µs, and the growth from the smallest N to the largest. The bare ORM is shown with "

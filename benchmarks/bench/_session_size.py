@@ -65,16 +65,19 @@ class _Writer:
         user = self.models.user
         result = await self.session.execute(select(user).order_by(user.id).limit(size))
         self.users = list(result.unique().scalars().all())
+        self.size = size
         # read once: with expire_on_commit=True the bare ORM's objects expire at each
         # commit, and reading an expired attribute would be I/O outside the greenlet
         self.ids = [u.id for u in self.users]
 
     async def update(self, n: int) -> None:
         user = self.users[n % len(self.users)]
+        # a value no earlier size wrote: every update changes the row
+        value = f"h{self.size}-{n}"
         if hasattr(self, "user_db"):
-            await self.user_db.update(user, {"hashed_password": f"h{n}"})
+            await self.user_db.update(user, {"hashed_password": value})
         else:
-            user.hashed_password = f"h{n}"
+            user.hashed_password = value
             await self.session.commit()
 
     async def add_oauth_account(self, n: int) -> None:
