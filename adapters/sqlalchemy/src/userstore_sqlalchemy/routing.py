@@ -88,6 +88,7 @@ class ReplicaSet:
         for engine in (primary, *self.replicas):
             install_shim(engine)
         self._position: Any = None
+        self._unknown = False  # a commit's position could not be read: no replica is safe
         # per replica: the newest position it was seen to have replayed
         self._replayed: dict[int, Any] = {}
         self._down_until: dict[int, float] = {}
@@ -102,10 +103,20 @@ class ReplicaSet:
         return self._position
 
     def record_commit(self) -> None:
-        """Read the primary's write position after a commit that wrote, and keep the newest."""
-        with self.primary.connect() as connection:
-            position = self.shim.write_position(connection)
-            connection.rollback()
+        """Read the primary's write position after a commit that wrote, and keep the newest.
+
+        If it cannot be read (the primary went away just after the commit), reads
+        go to the primary until a later commit's position is read: the commit
+        itself succeeded and is not reported as failed.
+        """
+        try:
+            with self.primary.connect() as connection:
+                position = self.shim.write_position(connection)
+                connection.rollback()
+        except Exception:
+            self._unknown = True
+            return
+        self._unknown = False
         if position is not None and (
             self._position is None or self.shim.covers(position, self._position)
         ):
@@ -120,7 +131,9 @@ class ReplicaSet:
 
     def replica_for_read(self) -> Engine | None:
         """A replica that has replayed this process's writes, or ``None`` (read on the primary)."""
-        if not self.replicas:
+        if not self.replicas or self._unknown:
+            if self.replicas:
+                self.reads["primary"] += 1
             return None
         start = next(self._turn)
         needed = self._position
@@ -195,8 +208,6 @@ class RoutingSession(Session):
         self._wrote = False
         self._reading = False
         self._server: Engine | None = None  # where this transaction's reads go
-        event.listen(self, "after_commit", _after_commit)
-        event.listen(self, "after_transaction_end", _after_transaction_end)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -230,7 +241,7 @@ class RoutingSession(Session):
 
 
 def _after_commit(session: Session) -> None:
-    if isinstance(session, RoutingSession) and session._wrote:
+    if isinstance(session, RoutingSession) and session._wrote and session.replica_set.replicas:
         session.replica_set.record_commit()
 
 
@@ -238,3 +249,7 @@ def _after_transaction_end(session: Session, transaction: Any) -> None:
     if isinstance(session, RoutingSession) and transaction.parent is None:
         session._wrote = False
         session._server = None
+
+
+event.listen(RoutingSession, "after_commit", _after_commit)
+event.listen(RoutingSession, "after_transaction_end", _after_transaction_end)
