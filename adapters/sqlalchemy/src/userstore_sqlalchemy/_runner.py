@@ -128,6 +128,9 @@ class SessionRunner:
         # checked on the first call on this engine (_schema_check.py)
         self.schema = schema_check(engine, mapper, also)
         self.server = self.shim.location(engine.url)
+        # an autocommit view of the engine, set by a connect() store's session on
+        # PostgreSQL: lookups outside a transaction run there alone (_read_alone)
+        self.autocommit_reads: Engine | None = None
         # userstore_sqlalchemy.routing.RoutingSession.reading, where the session routes
         self._reading: Callable[[], contextlib.AbstractContextManager[None]] | None = getattr(
             session.sync_session, "reading", None
@@ -175,13 +178,38 @@ class SessionRunner:
             return run(session)
 
         first: Callable[[Session], Any] = connected
-        if self._reading is not None:  # a RoutingSession: the lookup may go to a replica
+        if self.autocommit_reads is not None and self._reading is None and _idle(self.session):
+            first = functools.partial(self._read_alone, run)
+        elif self._reading is not None:  # a RoutingSession: the lookup may go to a replica
             first, run = _as_read(self._reading, connected), _as_read(self._reading, run)
         found = await self.session.run_sync(first)
         if found is _UNPREPARED:
             await self.connection()
             found = await self.session.run_sync(run)
         return cast(T, found)
+
+    def _read_alone(self, run: Callable[[Session], T], session: Session) -> Any:
+        """``run(session)`` on an autocommit connection, then the session's transaction ended.
+
+        For a lookup in a session with no transaction open and nothing to flush:
+        the statement goes alone, with no ``BEGIN`` and ``ROLLBACK`` around it,
+        and the connection goes back to the pool right after.  The objects it
+        loaded stay in the session as a commit would leave them (ending the
+        transaction expires nothing); a later write begins a transaction of its
+        own.  A connection not yet set up by the shim, or an engine whose tables
+        are not checked yet, takes the usual way.
+        """
+        primary, session.bind = session.bind, self.autocommit_reads
+        try:
+            connection = self._connect(session)
+            if not connection.info.get(_PREPARED) or not self.schema.verified:
+                found: Any = _UNPREPARED
+            else:
+                found = run(session)
+        finally:
+            session.bind = primary
+        _end_transaction(session)
+        return found
 
     def _connect(self, session: Session) -> Connection:
         try:
@@ -375,6 +403,28 @@ class SessionRunner:
         if found is None:
             raise unknown
         return found
+
+
+def _idle(session: AsyncSession) -> bool:
+    """Whether ``session`` has no transaction open and no change an autoflush would write."""
+    sync_session = session.sync_session
+    return not (
+        sync_session.in_transaction()
+        or sync_session.new
+        or sync_session.dirty
+        or sync_session.deleted
+    )
+
+
+def _end_transaction(session: Session) -> None:
+    """End the session's transaction, which only read, releasing its connection.
+
+    ``SessionTransaction.close()``: no flush, no expiry; the connection's own
+    rollback is the driver's no-op on an autocommit connection.
+    """
+    transaction = session.get_transaction()
+    if transaction is not None:
+        transaction.close()
 
 
 def _as_read(

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
 from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.base import NO_VALUE
@@ -39,12 +40,27 @@ _DOOMED = "an inner transaction block could not be released or rolled back; noth
 class SQLAlchemyStoreSession(StoreSession):
     """A store session: one ``AsyncSession`` shared by ``users`` and ``tokens``."""
 
-    def __init__(self, session: AsyncSession, models: StoreModels, *, token_digest: bool) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        models: StoreModels,
+        *,
+        token_digest: bool,
+        autocommit_reads: Engine | None = None,
+    ) -> None:
+        """Wrap ``session``; its lookups run on ``autocommit_reads`` when it is given.
+
+        ``autocommit_reads`` is an autocommit view of the session's engine, which
+        ``SQLAlchemyStore`` makes on PostgreSQL: lookups outside a transaction
+        block then run there alone, with no ``BEGIN`` or ``ROLLBACK``, and leave
+        the session holding no connection.
+        """
         self.session = session
         self._doomed: type[UserStoreError] | None = None
         self.users: SQLAlchemyUserDatabase[Any, Any] = SQLAlchemyUserDatabase(
             session, models.user, models.oauth_account
         )
+        self.users._runner.autocommit_reads = autocommit_reads
         self.tokens: SQLAlchemyAccessTokenDatabase[Any] | NoAccessTokenModel
         if models.access_token is None:
             self.tokens = NoAccessTokenModel(models.source)
@@ -52,6 +68,7 @@ class SQLAlchemyStoreSession(StoreSession):
             self.tokens = SQLAlchemyAccessTokenDatabase(
                 session, models.access_token, token_digest=token_digest
             )
+            self.tokens._runner.autocommit_reads = autocommit_reads
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

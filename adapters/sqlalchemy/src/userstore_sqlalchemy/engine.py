@@ -6,16 +6,17 @@ import logging
 import re
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolResetState
 
 from userstore import InvalidURL
 
 from ._pool import FairAsyncQueuePool
 from ._runner import install_shim
-from .dialects import shim_for
+from .dialects import DialectShim, shim_for
 
 __all__ = ["async_url", "create_engine"]
 
@@ -94,6 +95,12 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
     no_pool_given = "poolclass" not in options and "pool" not in options
     if no_pool_given and _default_pool(parsed) is AsyncAdaptedQueuePool:
         options["poolclass"] = FairAsyncQueuePool
+    # a connection returned idle needs no ROLLBACK when the driver can tell it is idle
+    skip_idle_reset = (
+        no_pool_given and "pool_reset_on_return" not in options and _tells_open_transaction(parsed)
+    )
+    if skip_idle_reset:
+        options["pool_reset_on_return"] = None
     options.setdefault("hide_parameters", True)
     if options["hide_parameters"]:
         options.setdefault("logging_name", "userstore")
@@ -106,6 +113,8 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
     except (sa_exc.ArgumentError, ValueError) as error:  # the dialect's reading of the query
         raise _bad_query(parsed, error) from None
     shim = install_shim(engine.sync_engine)
+    if skip_idle_reset:
+        _reset_unless_idle(engine.sync_engine, shim)
     dialect = engine.sync_engine.dialect
     _, params = dialect.create_connect_args(engine.url)
     params.update(options.get("connect_args") or {})
@@ -113,6 +122,36 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
     if options["hide_parameters"]:
         _hide_values(engine.sync_engine)
     return engine
+
+
+def _tells_open_transaction(url: URL) -> bool:
+    """Whether the URL's shim can tell an idle connection from one in a transaction."""
+    try:
+        dialect = url.get_dialect()
+        shim = shim_for(dialect)
+    except Exception:  # create_async_engine reports what is wrong with the URL
+        return False
+    return type(shim).open_transaction is not DialectShim.open_transaction
+
+
+def _reset_unless_idle(engine: Engine, shim: DialectShim) -> None:
+    """Roll a returned connection back, as the pool's default reset does, unless it is idle.
+
+    SQLAlchemy rolls back every connection given back to the pool whose
+    transaction its ``Connection`` did not end itself, which includes one whose
+    transaction a session just rolled back or committed: on MySQL that is one
+    more ``ROLLBACK`` round trip per call.  The server's status says whether a
+    transaction is open; when it says none is, there is nothing to roll back.
+    """
+
+    def reset(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
+        if not state.asyncio_safe or state.transaction_was_reset:
+            return
+        if shim.open_transaction(dbapi_connection) is False:
+            return
+        dbapi_connection.rollback()
+
+    event.listen(engine, "reset", reset)
 
 
 def _parse(url: str | URL) -> URL:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Table, inspect
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from userstore import (
@@ -114,6 +114,13 @@ class SQLAlchemyStore(Store):
             )
         else:
             self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # where the shim says so (PostgreSQL), lookups outside a transaction run on an
+        # autocommit connection of the same pool: one round trip, no BEGIN / ROLLBACK
+        self._autocommit_reads: Engine | None = None
+        if not self.replicas and shim_for(self.engine.dialect).reads_in_autocommit:
+            self._autocommit_reads = self.engine.sync_engine.execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[SQLAlchemyStoreSession]:
@@ -124,7 +131,12 @@ class SQLAlchemyStore(Store):
         """
         session = self.sessionmaker()
         try:
-            yield SQLAlchemyStoreSession(session, self.models, token_digest=self.token_digest)
+            yield SQLAlchemyStoreSession(
+                session,
+                self.models,
+                token_digest=self.token_digest,
+                autocommit_reads=self._autocommit_reads,
+            )
         finally:
             try:
                 await session.close()

@@ -63,6 +63,23 @@ class DialectShim:
     dropped; an embedded database rolls a closed connection's transaction back.
     """
 
+    reads_in_autocommit: ClassVar[bool] = False
+    """Whether a lookup outside a transaction is cheaper on an autocommit connection.
+
+    On PostgreSQL's drivers autocommit is a flag of the client: the lookup is
+    sent alone, without the ``BEGIN`` and ``ROLLBACK`` around it (one round trip
+    instead of three).  On MySQL switching a connection to autocommit and back
+    costs two or three statements, more than the ``ROLLBACK`` it would save.
+    """
+
+    def open_transaction(self, dbapi_connection: Any) -> bool | None:
+        """Whether the connection is inside a transaction, if the driver knows without I/O.
+
+        ``None`` when it cannot tell.  A pool then skips the ``ROLLBACK`` it would
+        send on an idle connection's return (:func:`userstore_sqlalchemy.create_engine`).
+        """
+        return None
+
     def uuid_type(self, dialect: Dialect) -> TypeEngine[Any]:
         """Column type for UUIDs: hyphenated text unless the backend has a native type."""
         return CHAR(36)

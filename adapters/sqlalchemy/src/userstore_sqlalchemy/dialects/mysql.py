@@ -105,6 +105,10 @@ class _NativeUUID(UserDefinedType[str]):
         return "UUID"
 
 
+_SERVER_STATUS_IN_TRANS = 0x0001
+"""``SERVER_STATUS_IN_TRANS`` of the protocol's status flags."""
+
+
 class MySQLShim(DialectShim):
     """The shim for ``mysql`` and ``mariadb`` (aiomysql, asyncmy; pymysql for tooling)."""
 
@@ -113,6 +117,19 @@ class MySQLShim(DialectShim):
     driver_packages: ClassVar[frozenset[str]] = frozenset({"aiomysql", "asyncmy", "pymysql"})
     default_port: ClassVar[int | None] = 3306
     requires_database: ClassVar[bool] = True
+
+    def open_transaction(self, dbapi_connection: Any) -> bool | None:
+        """The in-transaction flag of the server's last OK packet (aiomysql, asyncmy, PyMySQL).
+
+        Every OK packet carries the session's status; the flag is cleared by the
+        answer to ``COMMIT`` or ``ROLLBACK`` and set by that of a statement run
+        inside a transaction.
+        """
+        driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        status = getattr(driver, "server_status", None)
+        if not isinstance(status, int):
+            return None
+        return bool(status & _SERVER_STATUS_IN_TRANS)
 
     @staticmethod
     def is_mariadb(dialect: Dialect) -> bool:
