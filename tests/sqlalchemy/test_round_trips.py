@@ -214,3 +214,53 @@ async def test_a_lookup_writes_no_unsaved_change(db_url: str) -> None:
     finally:
         await store.drop_schema()
         await store.close()
+
+
+async def test_sqlite_hops_to_the_driver_thread(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiosqlite runs each call in its own thread: a hop there is SQLite's round trip.
+
+    SQLAlchemy's aiosqlite adapter makes three or four per statement (open a
+    cursor, execute, fetch rows if any, close it), and one for the ROLLBACK or
+    COMMIT that ends the session's transaction; the pool adds none for a
+    connection it is given back idle (``sqlite3.Connection.in_transaction``, read
+    without a hop).  A lookup is its SELECT and the ROLLBACK; a create the shim's
+    SAVEPOINT (which keeps integer ids handed out across rollbacks), the INSERT
+    and the COMMIT.
+    """
+    import aiosqlite
+
+    hops = [0]
+    execute = aiosqlite.Connection._execute
+
+    async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        hops[0] += 1
+        return await execute(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    store = userstore.connect(f"sqlite:///{tmp_path / 'hops.db'}")
+    await store.create_schema()
+    try:
+        async with store.session() as s:
+            user = await s.users.create({"email": "ed@example.com", "hashed_password": "h"})
+        serial = iter(range(100))
+
+        async def lookup() -> None:
+            async with store.session() as s:
+                await s.users.get(user.id)
+
+        async def create() -> None:
+            async with store.session() as s:
+                await s.users.create(
+                    {"email": f"e{next(serial)}@example.com", "hashed_password": "h"}
+                )
+
+        counts = {}
+        for name, call in (("get", lookup), ("create", create)):
+            before = hops[0]
+            await call()
+            counts[name] = hops[0] - before
+        assert counts == {"get": 5, "create": 7}
+    finally:
+        await store.close()

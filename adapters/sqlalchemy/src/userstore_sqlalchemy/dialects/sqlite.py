@@ -127,6 +127,12 @@ class SQLiteShim(DialectShim):
         result = await connection.exec_driver_sql("PRAGMA foreign_keys")
         return bool(result.scalar())
 
+    def open_transaction(self, dbapi_connection: Any) -> bool | None:
+        """``sqlite3.Connection.in_transaction``, which aiosqlite reads without a thread hop."""
+        driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        value = getattr(driver, "in_transaction", None)
+        return value if isinstance(value, bool) else None
+
     def install(self, engine: Engine) -> None:
         """Replace closed connections at checkout; refuse a COMMIT on a closed one.
 
