@@ -50,7 +50,7 @@ from bench._scale import ScalePlan, measure_scale
 from bench._session_size import SessionSizePlan, measure_session_size
 
 RESULTS = Path(__file__).resolve().parent / "results"
-IMPLS = ("raw", "orm", "userstore", "fudb")
+IMPLS = ("raw", "orm", "userstore", "connect", "fudb")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,7 +33,7 @@ class ConcurrencyPlan:
     duration_s: float
     repeats: int
     seeded: int
-    impls: tuple[str, ...] = ("raw", "userstore")
+    impls: tuple[str, ...] = ("raw", "userstore", "connect")
 
 
 @dataclasses.dataclass

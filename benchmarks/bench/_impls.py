@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import contains_eager
 
 from userstore import email_key
-from userstore_sqlalchemy import create_engine
+from userstore_sqlalchemy import SQLAlchemyStore, create_engine
 from userstore_sqlalchemy.dialects.mysql import SQL_MODE
 from userstore_sqlalchemy.dialects.sqlite import BUSY_TIMEOUT_MS
 from userstore_sqlalchemy.types import uuid7
@@ -41,7 +41,7 @@ from ._databases import Database
 
 __all__ = ["IMPLEMENTATIONS", "Impl", "make_impl"]
 
-IMPLEMENTATIONS = ("raw", "orm", "userstore", "fudb")
+IMPLEMENTATIONS = ("raw", "orm", "userstore", "connect", "fudb")
 
 
 class Impl:
@@ -173,6 +173,70 @@ class AdapterImpl(_SessionImpl):
     async def get_by_token(self, token: str, max_age: dt.datetime) -> Any:
         async with self.sessions() as session:
             return await self.token_db_class(session, self.token_model).get_by_token(token, max_age)
+
+
+class ConnectImpl(Impl):
+    """``userstore.connect(url, models=Base)``: the store frameworks get, one session per call.
+
+    Its engine is the store's own (``userstore_sqlalchemy.create_engine``), on
+    userstore's models; a user from an earlier call is added to the call's session
+    as the tutorial-wired adapters do.
+    """
+
+    name = "connect"
+
+    async def open(self, pool_size: int | None = None) -> None:
+        options = {} if pool_size is None else {"pool_size": pool_size, "max_overflow": 0}
+        self.store = SQLAlchemyStore(
+            self.database.url.render_as_string(hide_password=False),
+            models=self.database.models.base,
+            **options,
+        )
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def load(self, user_id: uuid.UUID) -> Any:
+        return await self.get(user_id)
+
+    async def create(self, email: str, password: str) -> Any:
+        async with self.store.session() as s:
+            return await s.users.create({"email": email, "hashed_password": password})
+
+    async def get(self, user_id: uuid.UUID) -> Any:
+        async with self.store.session() as s:
+            return await s.users.get(user_id)
+
+    async def get_by_email(self, email: str) -> Any:
+        async with self.store.session() as s:
+            return await s.users.get_by_email(email)
+
+    async def get_by_oauth_account(self, oauth_name: str, account_id: str) -> Any:
+        async with self.store.session() as s:
+            return await s.users.get_by_oauth_account(oauth_name, account_id)
+
+    async def update(self, user: Any, password: str) -> Any:
+        async with self.store.session() as s:
+            s.session.add(user)  # as if this request had loaded it: no I/O
+            return await s.users.update(user, {"hashed_password": password})
+
+    async def add_oauth_account(self, user: Any, account: dict[str, Any]) -> Any:
+        async with self.store.session() as s:
+            s.session.add(user)
+            return await s.users.add_oauth_account(user, account)
+
+    async def delete(self, user: Any) -> None:
+        async with self.store.session() as s:
+            s.session.add(user)
+            await s.users.delete(user)
+
+    async def create_token(self, token: str, user_id: uuid.UUID) -> Any:
+        async with self.store.session() as s:
+            return await s.tokens.create({"token": token, "user_id": user_id})
+
+    async def get_by_token(self, token: str, max_age: dt.datetime) -> Any:
+        async with self.store.session() as s:
+            return await s.tokens.get_by_token(token, max_age)
 
 
 class OrmImpl(_SessionImpl):
@@ -440,7 +504,7 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
 
 
 class AsyncpgRaw(RawImpl):
-    """asyncpg; ``BEGIN`` before the statement and ``COMMIT``/``ROLLBACK`` after, as SQLAlchemy.
+    """asyncpg; a lookup alone, a write between ``BEGIN`` and ``COMMIT`` as SQLAlchemy sends it.
 
     The pool skips asyncpg's reset query on release (``RESET ALL``, ``UNLISTEN``...,
     one more round trip): nothing here changes session state, and SQLAlchemy's
@@ -469,11 +533,7 @@ class AsyncpgRaw(RawImpl):
         return value
 
     async def _read(self, connection: Any, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        transaction = connection.transaction()
-        await transaction.start()
-        rows = await connection.fetch(sql, *args)
-        await transaction.rollback()
-        return list(rows)
+        return list(await connection.fetch(sql, *args))
 
     async def _write(self, connection: Any, sql: str, args: tuple[Any, ...]) -> int:
         transaction = connection.transaction()
@@ -580,4 +640,6 @@ def make_impl(name: str, database: Database) -> Impl:
         return _RAW[database.backend](database)
     if name == "orm":
         return OrmImpl(database)
+    if name == "connect":
+        return ConnectImpl(database)
     return AdapterImpl(database, name)

@@ -5,4 +5,10 @@ from __future__ import annotations
 __all__ = ["IMPL_TITLES", "TITLES"]
 
 TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MariaDB"}
-IMPL_TITLES = {"raw": "raw driver", "orm": "SA ORM", "userstore": "userstore", "fudb": "fudb 7"}
+IMPL_TITLES = {
+    "raw": "raw driver",
+    "orm": "SA ORM",
+    "userstore": "userstore",
+    "connect": "connect()",
+    "fudb": "fudb 7",
+}

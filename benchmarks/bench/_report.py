@@ -96,8 +96,9 @@ def render(results: dict[str, Any]) -> str:
         "- Servers: " + "; ".join(f"{TITLES[b]} {s}" for b, s in meta["servers"].items()) + ".",
         "",
         "Implementations: **raw driver** (asyncpg / aiomysql / aiosqlite) sending the SQL "
-        "userstore sends, in the same transactions (asyncpg `BEGIN`…`COMMIT`/`ROLLBACK` as "
-        "SQLAlchemy's dialect does; aiomysql and aiosqlite ending each call with "
+        "userstore sends, in the fewest transactions (asyncpg: a lookup alone, as on an "
+        "autocommit connection, a write between `BEGIN` and `COMMIT` as SQLAlchemy's "
+        "dialect sends it; aiomysql and aiosqlite ending each call with "
         "`commit()`/`rollback()`), with the connection settings of userstore's dialect shim, "
         "on one connection held for the run: the floor. **SA ORM**: SQLAlchemy's ORM alone "
         "sending the same statements on userstore's models, one session per call: the floor "
@@ -105,7 +106,9 @@ def render(results: dict[str, Any]) -> str:
         "(fastapi-users-db-sqlalchemy 7): each adapter on its own mixins' tables, wired as "
         "in the FastAPI Users tutorial (plain `create_async_engine(url)`, "
         "`async_sessionmaker(engine, expire_on_commit=False)`), one session and one adapter "
-        "object per call, as a request does; the session's open and close are in the time.",
+        "object per call, as a request does; the session's open and close are in the time. "
+        "**connect()**: the store frameworks get from `userstore.connect(url, models=Base)` "
+        "on userstore's tables, its own engine, one `store.session()` per call.",
         "",
     ]
     lines += _operations_section(results)
@@ -140,6 +143,7 @@ def _operations_section(results: dict[str, Any]) -> list[str]:
             "operation",
             *(IMPL_TITLES[n] for n in impls),
             "userstore / raw",
+            "connect() / raw",
             "userstore / SA ORM",
             "fudb / userstore",
             "round trips: " + " · ".join(IMPL_TITLES[n] for n in impls),
@@ -152,6 +156,7 @@ def _operations_section(results: dict[str, Any]) -> list[str]:
                         op,
                         *(_us(medians[n]) for n in impls),
                         _ratio(medians.get("userstore", 0), medians.get("raw", 0)),
+                        _ratio(medians.get("connect", 0), medians.get("raw", 0)),
                         _ratio(medians.get("userstore", 0), medians.get("orm", 0)),
                         _ratio(medians.get("fudb", 0), medians.get("userstore", 0)),
                         " · ".join(data["round_trips"][op].get(n, "-") for n in impls),
@@ -258,6 +263,9 @@ def _scale_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+IMPLS_SHOWN = ("raw", "userstore", "connect")
+
+
 def _concurrency_section(results: dict[str, Any]) -> list[str]:
     meta = results["meta"]
     plan = meta["concurrency"]
@@ -268,8 +276,10 @@ def _concurrency_section(results: dict[str, Any]) -> list[str]:
         f"looping over one workload for {plan['duration_s']:g} s, {plan['repeats']} runs per "
         "implementation alternating (the median run shown). get_by_email: random seeded "
         "users; create: new users. userstore: `create_async_engine(url, pool_size=10, "
-        "max_overflow=0)`, a session per call; raw: asyncpg's / aiomysql's pool (asyncpg's "
-        "reset query on release skipped, as every call ends its transaction).",
+        "max_overflow=0)`, a session per call; connect(): `userstore.connect(url, "
+        "pool_size=10, max_overflow=0)`, a store session per call; raw: asyncpg's / "
+        "aiomysql's pool (asyncpg's reset query on release skipped, as every call ends its "
+        "transaction).",
         "",
     ]
     header = [
@@ -278,10 +288,12 @@ def _concurrency_section(results: dict[str, Any]) -> list[str]:
         "raw calls/s",
         "userstore calls/s",
         "userstore / raw throughput",
-        "raw p50 / p99 ms",
-        "userstore p50 / p99 ms",
-        "client CPU µs per call, raw / userstore (sequential runs)",
+        "connect() calls/s",
+        "connect() / raw throughput",
+        "raw · userstore · connect() p50 / p99 ms",
+        "client CPU µs per call, raw / userstore / connect() (sequential runs)",
         "raw / userstore CPU",
+        "raw / connect() CPU",
     ]
     lines += [_row(header), "|" + "---|" * len(header)]
     for backend, data in results["concurrency"].items():
@@ -289,6 +301,7 @@ def _concurrency_section(results: dict[str, Any]) -> list[str]:
         for workload, per_impl in data.items():
             per_call = cpu.get(workload, {})
             raw_cpu, our_cpu = per_call.get("raw", float("nan")), per_call.get("userstore", 0.0)
+            store_cpu = per_call.get("connect", 0.0)
             cells: dict[str, tuple[float, str]] = {}
             for name, runs in per_impl.items():
                 run = sorted(runs, key=lambda r: r["per_second"])[len(runs) // 2]
@@ -303,10 +316,12 @@ def _concurrency_section(results: dict[str, Any]) -> list[str]:
                         f"{cells['raw'][0]:,.0f}",
                         f"{cells['userstore'][0]:,.0f}",
                         _ratio(cells["userstore"][0], cells["raw"][0]),
-                        cells["raw"][1],
-                        cells["userstore"][1],
-                        f"{_us(raw_cpu)} / {_us(our_cpu)}",
+                        f"{cells.get('connect', (0.0, '-'))[0]:,.0f}",
+                        _ratio(cells.get("connect", (0.0, "-"))[0], cells["raw"][0]),
+                        " · ".join(cells[n][1] for n in IMPLS_SHOWN if n in cells),
+                        f"{_us(raw_cpu)} / {_us(our_cpu)} / {_us(store_cpu)}",
                         _ratio(raw_cpu, our_cpu),
+                        _ratio(raw_cpu, store_cpu),
                     ]
                 )
             )
