@@ -70,3 +70,35 @@ def test_default_isolation_level_is_what_the_pool_restores() -> None:
     assert "default_isolation_level" in inspect.getsource(
         default.DefaultDialect.reset_isolation_level
     )
+
+
+def test_what_lookups_sent_through_the_driver_lean_on() -> None:
+    """``_direct.py``: an instance made without ``__init__``, as the ORM's loading makes
+    it; a compiled statement's bind order and binds; a ``Connection`` over a pooled
+    connection taken with ``raw_connection()``; ``await_only`` in the greenlet."""
+    from sqlalchemy import Column, Integer, String, bindparam, select
+    from sqlalchemy.dialects.postgresql import asyncpg
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import DeclarativeBase, attributes
+    from sqlalchemy.util import await_only
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Thing(Base):
+        __tablename__ = "thing"
+        id = Column(Integer, primary_key=True)
+        name = Column(String(10))
+
+        def __init__(self) -> None:
+            raise AssertionError("loading calls no __init__")
+
+    made = Thing.__mapper__.class_manager.new_instance()
+    assert not {"id", "name"} & set(attributes.instance_state(made).dict)
+    compiled = (
+        select(Thing.id).where(Thing.name == bindparam("name")).compile(dialect=asyncpg.dialect())
+    )
+    assert compiled.positiontup == ["name"]
+    assert set(compiled.binds) == {"name"}
+    assert "connection" in inspect.signature(Connection.__init__).parameters
+    assert callable(await_only)

@@ -221,13 +221,13 @@ async def test_sqlite_hops_to_the_driver_thread(
 ) -> None:
     """aiosqlite runs each call in its own thread: a hop there is SQLite's round trip.
 
-    SQLAlchemy's aiosqlite adapter makes three or four per statement (open a
-    cursor, execute, fetch rows if any, close it), and one for the ROLLBACK or
-    COMMIT that ends the session's transaction; the pool adds none for a
-    connection it is given back idle (``sqlite3.Connection.in_transaction``, read
-    without a hop).  A lookup is its SELECT and the ROLLBACK; a create the shim's
-    SAVEPOINT (which keeps integer ids handed out across rollbacks), the INSERT
-    and the COMMIT.
+    A lookup is sent through the driver (one ``execute_fetchall``) and ends with
+    the session's ROLLBACK: two hops.  A write goes through SQLAlchemy's aiosqlite
+    adapter, which makes three or four per statement (open a cursor, execute,
+    fetch rows if any, close it), and one for the COMMIT; the pool adds none for
+    a connection it is given back idle (``sqlite3.Connection.in_transaction``,
+    read without a hop).  A create is the shim's SAVEPOINT (which keeps integer
+    ids handed out across rollbacks), the INSERT and the COMMIT.
     """
     import aiosqlite
 
@@ -261,6 +261,6 @@ async def test_sqlite_hops_to_the_driver_thread(
             before = hops[0]
             await call()
             counts[name] = hops[0] - before
-        assert counts == {"get": 5, "create": 7}
+        assert counts == {"get": 2, "create": 7}
     finally:
         await store.close()

@@ -56,6 +56,7 @@ from userstore import (
     UserStoreError,
 )
 
+from ._direct import NOT_SENT, DirectLookups, execution_listeners, note_own_listeners
 from ._schema_check import schema_check
 from ._snapshots import clean_objects, guarding, restore, snapshot, watch_failures
 from ._translate import (
@@ -98,6 +99,8 @@ def install_shim(engine: Engine) -> DialectShim:
     if engine in _engines:
         return shim
 
+    before = execution_listeners(engine)
+
     def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         if not record.info.get(_PREPARED):
             shim.on_connect(dbapi_connection, engine.dialect)
@@ -106,6 +109,7 @@ def install_shim(engine: Engine) -> DialectShim:
     shim.install(engine)
     watch_failures(engine)
     event.listen(engine, "checkout", on_checkout)
+    note_own_listeners(engine, before)
     _engines.add(engine)
     return shim
 
@@ -131,6 +135,8 @@ class SessionRunner:
         # an autocommit view of the engine, set by a connect() store's session on
         # PostgreSQL: lookups outside a transaction run there alone (_read_alone)
         self.autocommit_reads: Engine | None = None
+        # a connect() store's lookups sent through the driver (_direct.py), set by its session
+        self.direct: DirectLookups | None = None
         # userstore_sqlalchemy.routing.RoutingSession.reading, where the session routes
         self._reading: Callable[[], contextlib.AbstractContextManager[None]] | None = getattr(
             session.sync_session, "reading", None
@@ -187,6 +193,65 @@ class SessionRunner:
             await self.connection()
             found = await self.session.run_sync(run)
         return cast(T, found)
+
+    def direct_plan(self, kind: str, name: str, statement: Any) -> Any:
+        """The compiled lookup ``name`` to send through the driver now, else ``None``.
+
+        ``kind``: what it loads (:meth:`._direct.DirectLookups.plan`).
+
+        Only for a ``connect()`` store's session, outside a transaction block, with
+        nothing to flush, when nothing the ORM would do differently is in the way
+        (:mod:`._direct`).  On PostgreSQL the session must hold no transaction:
+        the lookup then runs alone, on a connection of its own.
+        """
+        direct = self.direct
+        if direct is None or not _nothing_to_flush(self.session) or not direct.usable(self.session):
+            return None
+        if self.in_caller_transaction():
+            return None
+        if self.autocommit_reads is not None and self.session.sync_session.in_transaction():
+            return None
+        return direct.plan(kind, name, statement)
+
+    async def direct_lookup(
+        self, plan: Any, params: dict[str, Any], run: Callable[[Session], T]
+    ) -> T:
+        """The lookup ``plan`` sent through the driver; ``run`` (the ORM's way) if it steps aside.
+
+        On PostgreSQL it runs alone, on a pooled connection it returns right after
+        (no ``BEGIN``: the drivers' autocommit); elsewhere on the session's
+        connection, in the session's transaction, as the ORM's lookup would (a
+        write that follows goes on in it).  Its failures are translated as a
+        lookup's (:meth:`lookup`).
+        """
+        direct = self.direct
+        assert direct is not None
+        alone = self.autocommit_reads is not None
+
+        def send(session: Session) -> Any:
+            if not alone:
+                return direct.run(session, self._connect(session), plan, params, self._ready)
+            try:
+                connection = self.engine.raw_connection()
+            except Exception as error:
+                # the pool's own error: wrapped as a Connection would wrap it
+                wrapped = _as_dbapi_error(self.engine, error)
+                mapped = connect_error(self.engine, wrapped)
+                if mapped is wrapped:
+                    raise wrapped from error
+                raise mapped from error
+            return direct.run_alone(session, connection, plan, params, self._ready)
+
+        try:
+            found = await self.session.run_sync(send)
+        except Exception as error:
+            await self._read_failed(error)
+        if found is NOT_SENT:
+            return await self.lookup(run)
+        return cast(T, found)
+
+    def _ready(self, connection: Any) -> bool:
+        return bool(connection.info.get(_PREPARED)) and self.schema.verified
 
     def _read_alone(self, run: Callable[[Session], T], session: Session) -> Any:
         """``run(session)`` on an autocommit connection, then the session's transaction ended.
@@ -407,13 +472,24 @@ class SessionRunner:
 
 def _idle(session: AsyncSession) -> bool:
     """Whether ``session`` has no transaction open and no change an autoflush would write."""
+    return not session.sync_session.in_transaction() and _nothing_to_flush(session)
+
+
+def _nothing_to_flush(session: AsyncSession) -> bool:
     sync_session = session.sync_session
-    return not (
-        sync_session.in_transaction()
-        or sync_session.new
-        or sync_session.dirty
-        or sync_session.deleted
+    return not (sync_session.new or sync_session.dirty or sync_session.deleted)
+
+
+def _as_dbapi_error(engine: Engine, error: Exception) -> Exception:
+    """``error`` from the driver as the ``DBAPIError`` ``Engine.connect()`` would raise."""
+    dialect = engine.dialect
+    base = getattr(dialect.loaded_dbapi, "Error", None)
+    if base is None or not isinstance(error, base):
+        return error
+    wrapped: Exception = sa_exc.DBAPIError.instance(
+        None, None, error, base, hide_parameters=engine.hide_parameters, dialect=dialect
     )
+    return wrapped
 
 
 def _end_transaction(session: Session) -> None:

@@ -23,6 +23,7 @@ from userstore import (
     UserStoreError,
 )
 
+from ._direct import DirectLookups
 from ._no_tokens import NoAccessTokenModel
 from ._runner import SessionRunner
 from ._snapshots import Snapshot, clean_objects, restore, snapshot
@@ -47,13 +48,15 @@ class SQLAlchemyStoreSession(StoreSession):
         *,
         token_digest: bool,
         autocommit_reads: Engine | None = None,
+        direct: DirectLookups | None = None,
     ) -> None:
         """Wrap ``session``; its lookups run on ``autocommit_reads`` when it is given.
 
         ``autocommit_reads`` is an autocommit view of the session's engine, which
         ``SQLAlchemyStore`` makes on PostgreSQL: lookups outside a transaction
         block then run there alone, with no ``BEGIN`` or ``ROLLBACK``, and leave
-        the session holding no connection.
+        the session holding no connection.  ``direct``: the store's user lookups
+        sent through the driver (:mod:`._direct`), outside transaction blocks.
         """
         self.session = session
         self._doomed: type[UserStoreError] | None = None
@@ -61,6 +64,7 @@ class SQLAlchemyStoreSession(StoreSession):
             session, models.user, models.oauth_account
         )
         self.users._runner.autocommit_reads = autocommit_reads
+        self.users._runner.direct = direct
         self.tokens: SQLAlchemyAccessTokenDatabase[Any] | NoAccessTokenModel
         if models.access_token is None:
             self.tokens = NoAccessTokenModel(models.source)
@@ -69,6 +73,7 @@ class SQLAlchemyStoreSession(StoreSession):
                 session, models.access_token, token_digest=token_digest
             )
             self.tokens._runner.autocommit_reads = autocommit_reads
+            self.tokens._runner.direct = direct
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

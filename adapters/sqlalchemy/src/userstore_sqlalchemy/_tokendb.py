@@ -167,9 +167,9 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         if clear is None:
             return None
         params: dict[str, Any] = {"token": self._stored(clear)}
-        statement = self._mapping.by_token
+        name, statement = "by_token", self._mapping.by_token
         if since is not None:
-            statement, params["since"] = self._mapping.by_token_since, since
+            name, statement, params["since"] = "by_token_since", self._mapping.by_token_since, since
 
         def run(session: Session) -> Any:
             if not self._mapping.with_user:
@@ -180,7 +180,12 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
             remember(session, row[1])  # the user FastAPI Users asks for next: no SQL then
             return row[0]
 
-        found = await self._runner.lookup(run)
+        kind = "token with user" if self._mapping.with_user else "token"
+        plan = self._runner.direct_plan(kind, name, statement)
+        if plan is not None:
+            found = await self._runner.direct_lookup(plan, params, run)
+        else:
+            found = await self._runner.lookup(run)
         return self._hand_out(found, clear) if found is not None else None
 
     @retry_conflicts

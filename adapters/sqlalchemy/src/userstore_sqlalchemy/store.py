@@ -28,7 +28,9 @@ from userstore import (
     UpgradeProgress,
 )
 
+from ._direct import DirectLookups
 from ._rules import id_kind
+from ._runner import install_shim
 from ._schema_check import CREATE, UPGRADE, fix_text, schema_check, schema_problems
 from ._session import SQLAlchemyStoreSession
 from ._store_models import DefaultModels, StoreModels, build_models, discover_models
@@ -121,6 +123,17 @@ class SQLAlchemyStore(Store):
             self._autocommit_reads = self.engine.sync_engine.execution_options(
                 isolation_level="AUTOCOMMIT"
             )
+        # user lookups outside a transaction block sent through the driver (_direct.py)
+        self._direct: DirectLookups | None = None
+        if not self.replicas:
+            sync_engine = self.engine.sync_engine
+            self._direct = DirectLookups(
+                sync_engine,
+                install_shim(sync_engine),
+                self.models.user,
+                self.models.oauth_account,
+                self.models.access_token,
+            )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[SQLAlchemyStoreSession]:
@@ -136,6 +149,7 @@ class SQLAlchemyStore(Store):
                 self.models,
                 token_digest=self.token_digest,
                 autocommit_reads=self._autocommit_reads,
+                direct=self._direct,
             )
         finally:
             try:

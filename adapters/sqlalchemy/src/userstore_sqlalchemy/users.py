@@ -120,14 +120,14 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         if held is not None:  # the access token's lookup just loaded it (see _fresh.py)
             self._order_accounts(held)
             return cast(UP, held)
-        return await self._fetch(self._mapping.by_id, {"id": key})
+        return await self._fetch("by_id", self._mapping.by_id, {"id": key})
 
     async def get_by_email(self, email: str) -> UP | None:
         """Return the user whose email has the same key, or ``None``; uses the unique index."""
         key = lookup_email_key(email, self._mapping.user_schema.rules["email"])
         if key is None:
             return None
-        return await self._fetch(self._mapping.by_email_key, {"key": key})
+        return await self._fetch("by_email_key", self._mapping.by_email_key, {"key": key})
 
     async def get_by_oauth_account(self, oauth: str, account_id: str) -> UP | None:
         """Return the user linked to ``(oauth, account_id)``, compared exactly, or ``None``."""
@@ -139,7 +139,7 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         account = lookup_string(account_id, rules["account_id"])
         if name is None or account is None:
             return None
-        return await self._fetch(statement, {"name": name, "account": account})
+        return await self._fetch("by_account", statement, {"name": name, "account": account})
 
     async def list_users(self, *, after: Any = None, limit: int = 100) -> list[UP]:
         """Return at most ``limit`` users whose id comes after ``after``, in the database's order.
@@ -174,12 +174,16 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
             self._order_accounts(found)
         return users
 
-    async def _fetch(self, statement: Select[Any], params: dict[str, Any]) -> UP | None:
+    async def _fetch(self, name: str, statement: Select[Any], params: dict[str, Any]) -> UP | None:
         def run(session: Session) -> UP | None:
             found: UP | None = session.execute(statement, params).unique().scalar_one_or_none()
             return found
 
-        user = await self._runner.lookup(run)
+        plan = self._runner.direct_plan("user", name, statement)
+        if plan is not None:
+            user = await self._runner.direct_lookup(plan, params, run)
+        else:
+            user = await self._runner.lookup(run)
         if user is not None:
             self._order_accounts(user)
         return user

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Dialect
 
-from ._base import POSITION_MARK, DialectShim, Violation, ViolationKind
+from ._base import POSITION_MARK, DialectShim, Fetch, Violation, ViolationKind
 from .mysql import MySQLShim
 from .postgresql import PostgreSQLShim
 from .sqlite import SQLiteShim
@@ -17,6 +17,7 @@ from .sqlite import SQLiteShim
 __all__ = [
     "POSITION_MARK",
     "DialectShim",
+    "Fetch",
     "MySQLShim",
     "PostgreSQLShim",
     "SQLiteShim",

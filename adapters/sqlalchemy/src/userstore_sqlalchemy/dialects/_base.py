@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from sqlalchemy import CHAR, DateTime, String, Text
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["DialectShim", "Violation", "ViolationKind"]
+__all__ = ["DialectShim", "Fetch", "Violation", "ViolationKind"]
+
+Fetch = Callable[[Any, str, Any], Awaitable[Sequence[Sequence[Any]]]]
+"""A driver call running one lookup: ``await fetch(dbapi_connection, sql, parameters)``."""
 
 ViolationKind = Literal["unique", "foreign_key", "referenced", "other"]
 
@@ -77,6 +80,18 @@ class DialectShim:
 
         ``None`` when it cannot tell.  A pool then skips the ``ROLLBACK`` it would
         send on an idle connection's return (:func:`userstore_sqlalchemy.create_engine`).
+        """
+        return None
+
+    def fetcher(self, dialect: Dialect) -> Fetch | None:
+        """The driver's own call that runs a lookup and returns its rows, if the shim has one.
+
+        ``fetch(dbapi_connection, sql, parameters)``, awaited in SQLAlchemy's greenlet
+        on a pooled connection outside any transaction: ``sql`` is compiled for the
+        dialect, ``parameters`` in its paramstyle, bound values already processed.
+        The call must leave the connection as the pool's reset expects it (on
+        PostgreSQL, sending no ``BEGIN``).  ``None``: lookups take the ORM's way
+        (:mod:`userstore_sqlalchemy._direct`).
         """
         return None
 

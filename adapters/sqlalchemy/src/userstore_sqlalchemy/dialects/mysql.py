@@ -50,7 +50,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
-from ._base import POSITION_MARK, DialectShim, Violation, driver_error
+from ._base import POSITION_MARK, DialectShim, Fetch, Violation, driver_error
 
 if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -117,6 +117,17 @@ class MySQLShim(DialectShim):
     driver_packages: ClassVar[frozenset[str]] = frozenset({"aiomysql", "asyncmy", "pymysql"})
     default_port: ClassVar[int | None] = 3306
     requires_database: ClassVar[bool] = True
+
+    def fetcher(self, dialect: Dialect) -> Fetch | None:
+        """A cursor of the driver's, executed and read whole (aiomysql, asyncmy).
+
+        aiomysql's is SQLAlchemy's subclass, which sends no ``SHOW WARNINGS``.
+        The lookup opens a transaction (autocommit is off, as SQLAlchemy keeps
+        it); the pool's return rolls it back, as after any lookup: two round trips.
+        """
+        if dialect.driver not in ("aiomysql", "asyncmy"):
+            return None
+        return _mysql_fetch
 
     def open_transaction(self, dbapi_connection: Any) -> bool | None:
         """The in-transaction flag of the server's last OK packet (aiomysql, asyncmy, PyMySQL).
@@ -319,3 +330,11 @@ def _gtid_seqs(position: Any) -> dict[int, int]:
             domain, _, seq = gtid.strip().split("-")
             seqs[int(domain)] = max(int(seq), seqs.get(int(domain), -1))
     return seqs
+
+
+async def _mysql_fetch(dbapi_connection: Any, sql: str, parameters: Any) -> Any:
+    driver = dbapi_connection.driver_connection
+    cursor_class = getattr(getattr(dbapi_connection, "dbapi", None), "Cursor", None)
+    async with driver.cursor(*(() if cursor_class is None else (cursor_class,))) as cursor:
+        await cursor.execute(sql, parameters)
+        return await cursor.fetchall()

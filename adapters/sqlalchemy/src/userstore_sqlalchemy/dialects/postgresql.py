@@ -47,7 +47,7 @@ from sqlalchemy.types import TypeEngine
 
 from userstore import InvalidURL
 
-from ._base import POSITION_MARK, DialectShim, Violation, ViolationKind, driver_error
+from ._base import POSITION_MARK, DialectShim, Fetch, Violation, ViolationKind, driver_error
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -119,6 +119,15 @@ class PostgreSQLShim(DialectShim):
     def stores_naive_utc(self, dialect: Dialect) -> bool:
         """Timestamptz takes and gives aware datetimes."""
         return False
+
+    def fetcher(self, dialect: Dialect) -> Fetch | None:
+        """The lookup sent alone, in one round trip, on either driver.
+
+        asyncpg's ``fetch`` (its statement cache prepares a lookup once per
+        connection); psycopg's ``execute`` with the connection in autocommit for
+        the call (a flag of the client: no ``BEGIN`` is sent).
+        """
+        return _asyncpg_fetch if dialect.driver == "asyncpg" else _psycopg_fetch
 
     def driver_parameters(self, dialect: Dialect) -> frozenset[str] | None:
         """The ``connect()`` keywords of asyncpg, and those SQLAlchemy's dialect reads itself."""
@@ -301,3 +310,20 @@ def _libpq_network_reason(exc: Any) -> str | None:
     if reason.lower().startswith("timeout expired"):
         return "timed out"
     return reason
+
+
+async def _asyncpg_fetch(dbapi_connection: Any, sql: str, parameters: Any) -> Any:
+    return await dbapi_connection.driver_connection.fetch(sql, *parameters)
+
+
+async def _psycopg_fetch(dbapi_connection: Any, sql: str, parameters: Any) -> Any:
+    driver = dbapi_connection.driver_connection
+    if driver.autocommit:
+        cursor = await driver.execute(sql, parameters)
+        return await cursor.fetchall()
+    await driver.set_autocommit(True)
+    try:
+        cursor = await driver.execute(sql, parameters)
+        return await cursor.fetchall()
+    finally:
+        await driver.set_autocommit(False)

@@ -44,7 +44,7 @@ from sqlalchemy.util import asbool
 
 from userstore import InvalidURL
 
-from ._base import DialectShim, Violation, driver_error
+from ._base import DialectShim, Fetch, Violation, driver_error
 from ._sqlite_ids import _in_transaction, is_closed, keep_ids
 
 __all__ = ["BUSY_TIMEOUT_MS", "DRIVER_OPTIONS", "SQLiteShim"]
@@ -132,6 +132,10 @@ class SQLiteShim(DialectShim):
         driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
         value = getattr(driver, "in_transaction", None)
         return value if isinstance(value, bool) else None
+
+    def fetcher(self, dialect: Dialect) -> Fetch | None:
+        """One hop to aiosqlite's thread (``execute_fetchall``), opening no transaction."""
+        return _aiosqlite_fetch if dialect.driver == "aiosqlite" else None
 
     def install(self, engine: Engine) -> None:
         """Replace closed connections at checkout; refuse a COMMIT on a closed one.
@@ -258,3 +262,7 @@ def _columns(message: str) -> tuple[str | None, tuple[str, ...]]:
     _, _, tail = message.partition(":")
     pairs = [part.strip().rpartition(".") for part in tail.split(",") if part.strip()]
     return (pairs[0][0] or None if pairs else None), tuple(column for _, _, column in pairs)
+
+
+async def _aiosqlite_fetch(dbapi_connection: Any, sql: str, parameters: Any) -> Any:
+    return await dbapi_connection.driver_connection.execute_fetchall(sql, parameters)
