@@ -339,7 +339,7 @@ def _concurrency_section(results: dict[str, Any]) -> list[str]:
 def _targets_section(results: dict[str, Any]) -> list[str]:
     rows = targets(results)
     missed = [r for r in rows if not r[4]]
-    lines = ["## Targets", "", f"{len(rows) - len(missed)} of {len(rows)} met."]
+    lines = ["## Thresholds", "", f"{len(rows) - len(missed)} of {len(rows)} met."]
     if not missed:
         return [*lines, ""]
     lines += [
@@ -355,7 +355,7 @@ def _targets_section(results: dict[str, Any]) -> list[str]:
         "Missed, each with what bounds it:",
         "",
     ]
-    header = ["target", "backend", "operation", "measured", "bounded by (this run)"]
+    header = ["threshold", "backend", "operation", "measured", "bounded by (this run)"]
     lines += [_row(header), "|" + "---|" * len(header)]
     lines += [
         _row([row[0], TITLES[row[1]], row[2], f"{row[3]:.2f}", bound(results, row)])

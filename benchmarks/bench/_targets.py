@@ -1,11 +1,11 @@
-"""The issue's targets, checked against one run, and what bounds each one missed.
+"""The thresholds each figure is checked against in one run, and what bounds each one missed.
 
-A missed target is explained from the same run's numbers, never from
+A missed threshold is explained from the same run's numbers, never from
 assumptions: the SA ORM column (SQLAlchemy's ORM alone sending userstore's
 statements in the same round trips) is the floor of any adapter that works in
 the application's ``AsyncSession``; the raw driver is the floor of everything;
 on SQLite the hops to aiosqlite's worker thread are counted per call and one
-hop is timed on its own; for the scale target the raw driver's own growth
+hop is timed on its own; for the scale threshold the raw driver's own growth
 shows what the server does.
 """
 
@@ -49,7 +49,7 @@ def scale_median(point: dict[str, Any], which: str = "grown") -> float:
 
 
 def targets(results: dict[str, Any]) -> list[Target]:
-    """Every target of the issue, with the value measured and whether it is met."""
+    """Every threshold, with the value measured and whether it is met."""
     found: list[Target] = []
     for backend, data in results["operations"].items():
         for op, medians in data["median_us"].items():
@@ -85,7 +85,7 @@ def _hops(round_trips: str) -> int | None:
 
 
 def bound(results: dict[str, Any], target: Target) -> str:
-    """What bounds one missed target, in this run's numbers."""
+    """What bounds one missed threshold, in this run's numbers."""
     label, backend, op, _, _ = target
     if label.startswith("userstore at"):
         return _scale_bound(results, backend, op)
@@ -139,7 +139,7 @@ def _range(values: list[float]) -> str:
 
 
 def summary_of_bounds(results: dict[str, Any]) -> list[str]:
-    """Paragraphs on what bounds the per-call targets, per backend, from this run."""
+    """Paragraphs on what bounds the per-call thresholds, per backend, from this run."""
     lines: list[str] = []
     for backend, data in results["operations"].items():
         medians = data["median_us"]
