@@ -122,6 +122,19 @@ def test_control_character_is_refused(
     assert (exc.field, exc.reason) == (field, "contains a control character")
 
 
+def test_the_control_characters_refused_are_unicodes_own() -> None:
+    """Exactly the code points of general category Cc count as control characters."""
+    import unicodedata
+
+    from userstore._fields import _has_control, _has_surrogate
+
+    found = {c for c in range(0x110000) if _has_control(chr(c))}
+    assert found == {c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cc"}
+    assert {c for c in range(0xD000, 0xE100) if _has_surrogate(chr(c))} == set(
+        range(0xD800, 0xE000)
+    )
+
+
 @pytest.mark.parametrize(("schema", "valid", "field"), NO_CONTROL)
 def test_nul_is_refused(schema: Schema, valid: dict[str, Any], field: str) -> None:
     exc = refused(schema, {**valid, field: "a\x00b"})

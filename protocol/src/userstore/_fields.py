@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import math
+import re
 import types
 import typing
 import unicodedata
@@ -65,12 +66,18 @@ def email_key(email: str) -> str:
     return unicodedata.normalize("NFKC", email).casefold()
 
 
+# Unicode's control characters (general category Cc, fixed by its stability policy)
+# and the surrogate code points, each found in one regex scan of the value
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _has_control(value: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" for ch in value)
+    return _CONTROL.search(value) is not None
 
 
 def _has_surrogate(value: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in value)
+    return _SURROGATE.search(value) is not None
 
 
 def _is_instance(value: Any, types: tuple[type[Any], ...]) -> bool:
