@@ -290,3 +290,22 @@ async def test_models_that_map_more_than_columns_load_through_the_orm(
     finally:
         await store.drop_schema()
         await store.close()
+
+
+def test_only_columns_read_the_same_without_type_codes_are_loaded_directly() -> None:
+    """A Numeric, JSON or Enum column (or a type built on one) has its rows loaded by the ORM."""
+    from sqlalchemy import JSON, Boolean, DateTime, Integer, Numeric, String, TypeDecorator, Uuid
+    from sqlalchemy import Enum as SAEnum
+
+    class Money(TypeDecorator[Any]):
+        impl = Numeric(10, 2)
+        cache_ok = True
+
+    class Label(TypeDecorator[Any]):
+        impl = String(20)
+        cache_ok = True
+
+    simple = [String(10), Integer(), Boolean(), DateTime(timezone=True), Uuid(), Label()]
+    other = [Numeric(10, 2), JSON(), SAEnum("a", "b"), Money()]
+    assert [_direct._simple(t) for t in simple] == [True] * len(simple)
+    assert [_direct._simple(t) for t in other] == [False] * len(other)

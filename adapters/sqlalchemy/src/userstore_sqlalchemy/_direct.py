@@ -13,7 +13,9 @@ the result, the SQL and the round trips are the same.
 It steps aside for the ORM whenever it could differ from it:
 
 - the models map more than plain columns of their tables (a column property, a
-  deferred column, inheritance, a relationship other than ``oauth_accounts``)
+  deferred column, inheritance, a relationship other than ``oauth_accounts``),
+  a column of a type whose reading may need the driver's type codes (anything
+  but strings, integers, booleans, datetimes, UUIDs and userstore's own types),
   or have ``load`` / ``refresh`` listeners;
 - the engine logs its SQL (``echo``) or has execution listeners the application
   added (the statement would not pass through them);
@@ -32,7 +34,18 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, inspect, select
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Enum,
+    Integer,
+    Select,
+    String,
+    TypeDecorator,
+    Uuid,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ColumnProperty, Mapper, Session, attributes, make_transient_to_detached
@@ -130,9 +143,26 @@ def _plain(mapper: Mapper[Any], relationships: set[str]) -> bool:
         if not isinstance(prop, ColumnProperty) or prop.deferred or len(prop.columns) != 1:
             return False
         column = prop.columns[0]
-        if getattr(column, "table", None) is not table:
+        if getattr(column, "table", None) is not table or not _simple(column.type):
             return False
     return True
+
+
+_SIMPLE_TYPES = (String, Integer, Boolean, DateTime, Uuid)
+
+
+def _simple(type_: Any) -> bool:
+    """Whether a column of ``type_`` reads the same without the driver's type codes.
+
+    userstore's own types, strings (not enums), integers, booleans, datetimes and
+    UUIDs: their result processors need no ``cursor.description``.  Any other type
+    (``Numeric``, ``JSON``, ``Enum``...) has its rows loaded by the ORM.
+    """
+    if type(type_).__module__.startswith("userstore_sqlalchemy."):
+        return True
+    if isinstance(type_, TypeDecorator):
+        return _simple(type_.impl_instance)
+    return isinstance(type_, _SIMPLE_TYPES) and not isinstance(type_, Enum)
 
 
 class _Plan:
