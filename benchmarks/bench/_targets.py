@@ -95,11 +95,19 @@ def bound(results: dict[str, Any], target: Target) -> str:
     if label.startswith("connect() / raw"):
         store = m["connect"]
         trips = data["round_trips"][op]
-        return (
+        text = (
             f"SA ORM alone {orm / raw:.2f}x raw; connect() {store / orm:.2f}x SA ORM; "
             f"round trips raw {trips.get('raw', '-')}, connect() {trips.get('connect', '-')}, "
             f"SA ORM {trips.get('orm', '-')}"
         )
+        cpu = data.get("cpu_us", {}).get(op, {})
+        if cpu.get("raw") and cpu.get("connect"):
+            # the same round trips: what is left is the client's work per call
+            text += (
+                f"; client CPU per call raw {cpu['raw']:,.0f} µs, connect() "
+                f"{cpu['connect']:,.0f} µs (+{cpu['connect'] - cpu['raw']:,.0f} µs)"
+            )
+        return text
     if label.startswith("userstore / raw"):
         text = (
             f"SA ORM alone {orm / raw:.2f}x raw (+{orm - raw:,.0f} µs); "
