@@ -52,7 +52,6 @@ from sqlalchemy.orm import ColumnProperty, Mapper, Session, attributes, make_tra
 from sqlalchemy.util import await_only
 
 from ._fresh import remember
-from ._user_mapping import user_mapping
 from .dialects import DialectShim, Fetch
 
 __all__ = ["NOT_SENT", "DirectLookups"]
@@ -240,15 +239,17 @@ class DirectLookups:
         user: type[Any],
         account: type[Any] | None,
         token: type[Any] | None,
+        accounts_key: str | None,
     ) -> None:
+        """The lookups of ``engine`` on these models.
+
+        ``accounts_key`` names the user's relationship to ``account`` (``oauth_accounts``).
+        """
         self.engine = engine
         self.fetch_rows: Fetch | None = shim.fetcher(engine.dialect)
         self.user_mapper: Mapper[Any] = inspect(user)
-        self.accounts_key: str | None = None
-        self.account_mapper: Mapper[Any] | None = None
-        if account is not None:
-            self.accounts_key = user_mapping(user, account).accounts_key
-            self.account_mapper = inspect(account)
+        self.accounts_key = accounts_key if account is not None else None
+        self.account_mapper: Mapper[Any] | None = inspect(account) if account is not None else None
         self.token_mapper: Mapper[Any] | None = inspect(token) if token is not None else None
         plain = (
             _plain(self.user_mapper, {self.accounts_key} if self.accounts_key else set())

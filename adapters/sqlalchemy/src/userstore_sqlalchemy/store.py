@@ -35,6 +35,7 @@ from ._schema_check import CREATE, UPGRADE, fix_text, schema_check, schema_probl
 from ._session import SQLAlchemyStoreSession
 from ._store_models import DefaultModels, StoreModels, build_models, discover_models
 from ._translate import connect_error, schema_error
+from ._user_mapping import user_mapping
 from .dialects import shim_for
 from .engine import create_engine
 from .routing import RoutingSession, replica_set
@@ -133,6 +134,11 @@ class SQLAlchemyStore(Store):
                 self.models.user,
                 self.models.oauth_account,
                 self.models.access_token,
+                accounts_key=(
+                    user_mapping(self.models.user, self.models.oauth_account).accounts_key
+                    if self.models.oauth_account is not None
+                    else None
+                ),
             )
 
     @asynccontextmanager
