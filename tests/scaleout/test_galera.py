@@ -121,7 +121,9 @@ async def _causal_count(url: str, table: Any, **where: Any) -> int:
 async def _causal_read(url: str, statement: Any) -> list[Any]:
     """The rows of ``statement`` at ``url``, read after every write committed before it."""
     engine = create_async_engine(url)
-    deadline = time.monotonic() + 20
+    # the survivors may take more than one view change to form a primary component
+    # again when a loaded machine delays their keepalives past evs.suspect_timeout
+    deadline = time.monotonic() + 60
     try:
         while True:
             try:
