@@ -29,6 +29,7 @@ from userstore_sqlalchemy import (
     SQLAlchemyStore,
     _direct,
 )
+from userstore_sqlalchemy.dialects import shim_for
 
 from ..conftest import BACKEND_PARAMS, DRIVER_PARAMS, backend_url
 
@@ -135,9 +136,9 @@ async def test_a_lookup_loads_what_the_orm_loads(store: SQLAlchemyStore, sent: l
             direct = found if name.startswith("get_by_email") else await s.users.get(user.id)
             direct_state = _described(direct), _loaded(found)
             direct_keys = set(s.session.sync_session.identity_map.keys())
-            # PostgreSQL: alone, on an autocommit connection; elsewhere in the session's
-            # transaction, as the ORM's lookup
-            alone = store.engine.dialect.name == "postgresql"
+            # where the shim reads in autocommit (PostgreSQL) the lookup runs alone;
+            # elsewhere in the session's transaction, as the ORM's lookup
+            alone = shim_for(store.engine.dialect).reads_in_autocommit
             assert s.session.in_transaction() is not alone
         async with store.session() as s, s.transaction():  # inside a block: the ORM's way
             loaded = await lookup(s)

@@ -274,9 +274,9 @@ class DirectLookups:
         order, the tables joined as the ORM statement joins them.  ``None``: the
         ORM's way (a token model whose user is not the store's).
         """
-        found = self._plans.get((kind, name))
         if kind == "token with user" and not self.tokens_join_users:
             return None
+        found = self._plans.get((kind, name))
         if found is None:
             found = self._plans[(kind, name)] = self._compile(kind, statement)
         return found
