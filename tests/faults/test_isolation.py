@@ -85,3 +85,18 @@ async def test_lookups_see_other_commits(
         after = await s.users.get_by_email("alice@x.io")
         assert after is not None
         assert after.is_verified
+
+
+
+async def test_the_engines_own_isolation_level_is_kept(db_url: str) -> None:
+    """``isolation_level`` given to the engine is the application's choice: userstore's
+    setup leaves it, for its own statements and for the application's."""
+    harness = SQLAlchemyHarness(db_url, isolation_level="SERIALIZABLE")
+    async with harness.open_store() as store:
+        assert isinstance(store, SQLAlchemyStore)
+        async with store.session() as s:
+            alice = await s.users.create({"email": "alice@x.io", "hashed_password": "h"})
+            assert await s.users.get_by_email("alice@x.io") is not None
+            await s.users.update(alice, {"is_verified": True})
+            connection = await s.session.connection()
+            assert await connection.get_isolation_level() == "SERIALIZABLE"

@@ -72,6 +72,21 @@ def test_default_isolation_level_is_what_the_pool_restores() -> None:
     )
 
 
+def test_where_the_engine_keeps_its_isolation_level() -> None:
+    """``engine_isolation_level`` reads the level ``create_engine`` was given from the dialect."""
+    from userstore_sqlalchemy.dialects._base import engine_isolation_level
+
+    given = create_async_engine("sqlite+aiosqlite://", isolation_level="SERIALIZABLE")
+    plain = create_async_engine("sqlite+aiosqlite://")
+    try:
+        assert given.sync_engine.dialect._on_connect_isolation_level == "SERIALIZABLE"  # type: ignore[attr-defined]
+        assert engine_isolation_level(given.sync_engine.dialect) == "SERIALIZABLE"
+        assert engine_isolation_level(plain.sync_engine.dialect) is None
+    finally:
+        given.sync_engine.dispose()
+        plain.sync_engine.dispose()
+
+
 def test_what_lookups_sent_through_the_driver_lean_on() -> None:
     """``_direct.py``: an instance made without ``__init__``, as the ORM's loading makes
     it; a compiled statement's bind order and binds; a ``Connection`` over a pooled

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["DialectShim", "Fetch", "Violation", "ViolationKind"]
+__all__ = ["DialectShim", "Fetch", "Violation", "ViolationKind", "engine_isolation_level"]
 
 Fetch = Callable[[Any, str, Any], Awaitable[Sequence[Sequence[Any]]]]
 """A driver call running one lookup: ``await fetch(dbapi_connection, sql, parameters)``."""
@@ -279,6 +279,19 @@ class DialectShim:
 POSITION_MARK = "/* userstore: replica position */ "
 """The start of the queries that read a primary's or replica's position (not counted as
 an operation's statements by the test harness)."""
+
+
+def engine_isolation_level(dialect: Dialect) -> str | None:
+    """The isolation level the application gave the engine (``create_engine(isolation_level=)``).
+
+    ``None`` when it gave none.  SQLAlchemy keeps the setting on the dialect, as
+    ``_on_connect_isolation_level`` since 2.0 (tests/sqlalchemy/test_private_apis.py
+    pins it); ``isolation_level`` is where older releases kept it.
+    """
+    level = getattr(dialect, "_on_connect_isolation_level", None)
+    if level is None:
+        level = getattr(dialect, "isolation_level", None)
+    return str(level) if level is not None else None
 
 
 def driver_error(error: DBAPIError) -> Any:

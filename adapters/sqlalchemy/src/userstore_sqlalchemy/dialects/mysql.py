@@ -50,7 +50,14 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
-from ._base import POSITION_MARK, DialectShim, Fetch, Violation, driver_error
+from ._base import (
+    POSITION_MARK,
+    DialectShim,
+    Fetch,
+    Violation,
+    driver_error,
+    engine_isolation_level,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -191,7 +198,7 @@ class MySQLShim(DialectShim):
             f"SET SESSION sql_mode = '{SQL_MODE}'",
             "SET SESSION time_zone = '+00:00'",
         ]
-        if getattr(dialect, "isolation_level", None) is None:
+        if engine_isolation_level(dialect) is None:
             statements.append("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         if self.is_mariadb(dialect):
             # on a Galera node, a read waits until the node has applied every write the
@@ -313,7 +320,7 @@ def _restore_read_committed(dialect: Dialect) -> None:
     # the dialect's ``default_isolation_level``.  Only an engine without an
     # isolation_level of its own is touched (the application's choice wins).
     # tests/sqlalchemy/test_private_apis.py checks the attribute SQLAlchemy reads.
-    if getattr(dialect, "isolation_level", None) is None:
+    if engine_isolation_level(dialect) is None:
         dialect.default_isolation_level = "READ COMMITTED"
 
 
