@@ -1,8 +1,8 @@
 """The implementations compared, all with one interface.
 
 - ``raw``: the driver alone (asyncpg, aiomysql, aiosqlite) sending the SQL
-  userstore sends, in the transactions SQLAlchemy opens around it (asyncpg:
-  ``BEGIN`` ... ``COMMIT``/``ROLLBACK``; aiomysql: implicit transaction, then
+  userstore sends, in the fewest transactions (asyncpg: each statement alone,
+  the server's autocommit; aiomysql: implicit transaction, then
   ``COMMIT``/``ROLLBACK``; aiosqlite: implicit ``BEGIN`` before a write,
   ``commit()``/``rollback()``), on one connection held for the run, with the
   connection settings userstore's dialect shim applies.  The floor.
@@ -504,7 +504,7 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
 
 
 class AsyncpgRaw(RawImpl):
-    """asyncpg; a lookup alone, a write between ``BEGIN`` and ``COMMIT`` as SQLAlchemy sends it.
+    """asyncpg; every statement alone (one round trip), the server committing a write as it runs.
 
     The pool skips asyncpg's reset query on release (``RESET ALL``, ``UNLISTEN``...,
     one more round trip): nothing here changes session state, and SQLAlchemy's
@@ -536,10 +536,7 @@ class AsyncpgRaw(RawImpl):
         return list(await connection.fetch(sql, *args))
 
     async def _write(self, connection: Any, sql: str, args: tuple[Any, ...]) -> int:
-        transaction = connection.transaction()
-        await transaction.start()
         status = await connection.execute(sql, *args)
-        await transaction.commit()
         return int(status.rsplit(" ", 1)[-1])
 
 

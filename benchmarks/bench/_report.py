@@ -96,9 +96,9 @@ def render(results: dict[str, Any]) -> str:
         "- Servers: " + "; ".join(f"{TITLES[b]} {s}" for b, s in meta["servers"].items()) + ".",
         "",
         "Implementations: **raw driver** (asyncpg / aiomysql / aiosqlite) sending the SQL "
-        "userstore sends, in the fewest transactions (asyncpg: a lookup alone, as on an "
-        "autocommit connection, a write between `BEGIN` and `COMMIT` as SQLAlchemy's "
-        "dialect sends it; aiomysql and aiosqlite ending each call with "
+        "userstore sends, in the fewest transactions (asyncpg: every statement alone, "
+        "a write committed by the server as it runs, as userstore's `connect()` face "
+        "sends a one-statement write; aiomysql and aiosqlite ending each call with "
         "`commit()`/`rollback()`), with the connection settings of userstore's dialect shim, "
         "on one connection held for the run: the floor. **SA ORM**: SQLAlchemy's ORM alone "
         "sending the same statements on userstore's models, one session per call: the floor "

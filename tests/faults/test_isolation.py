@@ -87,7 +87,6 @@ async def test_lookups_see_other_commits(
         assert after.is_verified
 
 
-
 async def test_the_engines_own_isolation_level_is_kept(db_url: str) -> None:
     """``isolation_level`` given to the engine is the application's choice: userstore's
     setup leaves it, for its own statements and for the application's."""

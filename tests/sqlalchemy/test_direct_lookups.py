@@ -138,7 +138,7 @@ async def test_a_lookup_loads_what_the_orm_loads(store: SQLAlchemyStore, sent: l
             direct_keys = set(s.session.sync_session.identity_map.keys())
             # where the shim reads in autocommit (PostgreSQL) the lookup runs alone;
             # elsewhere in the session's transaction, as the ORM's lookup
-            alone = shim_for(store.engine.dialect).reads_in_autocommit
+            alone = shim_for(store.engine.dialect).alone_in_autocommit
             assert s.session.in_transaction() is not alone
         async with store.session() as s, s.transaction():  # inside a block: the ORM's way
             loaded = await lookup(s)

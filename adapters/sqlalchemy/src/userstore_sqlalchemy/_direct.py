@@ -17,8 +17,9 @@ It steps aside for the ORM whenever it could differ from it:
   a column of a type whose reading may need the driver's type codes (anything
   but strings, integers, booleans, datetimes, UUIDs and userstore's own types),
   or have ``load`` / ``refresh`` listeners;
-- the engine logs its SQL (``echo``) or has execution listeners the application
-  added (the statement would not pass through them);
+- the engine logs its SQL (``echo``) or has statement or transaction listeners
+  the application added (the statement would not pass through them;
+  :mod:`._listeners`);
 - the session has ORM execution or persistence listeners, or a transaction
   open, or changes to flush;
 - the connection is not yet set up by the shim, or the tables not yet checked.
@@ -30,7 +31,6 @@ connection, so that the error raised is the one the ORM's way raises.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,6 +52,7 @@ from sqlalchemy.orm import ColumnProperty, Mapper, Session, attributes, make_tra
 from sqlalchemy.util import await_only
 
 from ._fresh import remember
+from ._listeners import app_listens_to_engine
 from .dialects import DialectShim, Fetch
 
 __all__ = ["NOT_SENT", "DirectLookups"]
@@ -59,33 +60,8 @@ __all__ = ["NOT_SENT", "DirectLookups"]
 NOT_SENT: Any = object()
 """What :meth:`DirectLookups.run` returns when the lookup must take the ORM's way."""
 
-_EXECUTION_EVENTS = (
-    "before_execute",
-    "after_execute",
-    "before_cursor_execute",
-    "after_cursor_execute",
-)
 _SESSION_EVENTS = ("do_orm_execute", "loaded_as_persistent", "detached_to_persistent")
 _ENGINE_LOG = logging.getLogger("sqlalchemy.engine.Engine")  # where engines log their SQL
-
-
-_own_listeners: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
-
-
-def execution_listeners(engine: Engine) -> dict[str, int]:
-    """How many listeners each statement-execution event of ``engine`` has."""
-    dispatch = engine.dispatch
-    return {name: len(getattr(dispatch, name)) for name in _EXECUTION_EVENTS}
-
-
-def note_own_listeners(engine: Engine, before: dict[str, int]) -> None:
-    """Record the execution listeners userstore added to ``engine`` since ``before``.
-
-    Only an engine with no others has its lookups sent through the driver.
-    """
-    after = execution_listeners(engine)
-    if all(count == 0 for count in before.values()):
-        _own_listeners[engine] = after
 
 
 class _Part:
@@ -315,8 +291,7 @@ class DirectLookups:
         engine = self.engine
         if engine.echo or _ENGINE_LOG.isEnabledFor(logging.INFO):
             return False
-        own = _own_listeners.get(engine)
-        if own is None or execution_listeners(engine) != own:
+        if app_listens_to_engine(engine):
             return False
         sync_session = session.sync_session
         return not any(getattr(sync_session.dispatch, name) for name in _SESSION_EVENTS)

@@ -17,8 +17,10 @@
   transaction (:func:`retry_conflicts`); inside the caller's transaction it
   raises ``TransactionConflict``.
 - A connection lost during our COMMIT raises ``CommitOutcomeUnknown``: the
-  server may have kept the write.  The methods that can recognise their write
-  look for it on a new connection (:meth:`SessionRunner.resolve`).
+  server may have kept the write.  So does one lost during a write's statement
+  when that statement commits itself (a ``connect()`` store's one-statement
+  write on PostgreSQL, :mod:`._autocommit`).  The methods that can recognise
+  their write look for it on a new connection (:meth:`SessionRunner.resolve`).
 - Every failure is handed to :mod:`._translate`, the one place where driver and
   SQLAlchemy errors become the contract's typed errors.
 
@@ -37,7 +39,7 @@ import contextvars
 import functools
 import random
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar, cast
 
@@ -56,7 +58,9 @@ from userstore import (
     UserStoreError,
 )
 
-from ._direct import NOT_SENT, DirectLookups, execution_listeners, note_own_listeners
+from ._autocommit import Autocommit, sent_a_write
+from ._direct import NOT_SENT, DirectLookups
+from ._listeners import app_listens_to_engine, engine_listeners, note_own_listeners
 from ._schema_check import schema_check
 from ._snapshots import clean_objects, guarding, restore, snapshot, watch_failures
 from ._translate import (
@@ -99,7 +103,7 @@ def install_shim(engine: Engine) -> DialectShim:
     if engine in _engines:
         return shim
 
-    before = execution_listeners(engine)
+    before = engine_listeners(engine)
 
     def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         if not record.info.get(_PREPARED):
@@ -132,9 +136,10 @@ class SessionRunner:
         # checked on the first call on this engine (_schema_check.py)
         self.schema = schema_check(engine, mapper, also)
         self.server = self.shim.location(engine.url)
-        # an autocommit view of the engine, set by a connect() store's session on
-        # PostgreSQL: lookups outside a transaction run there alone (_read_alone)
-        self.autocommit_reads: Engine | None = None
+        # a connect() store's autocommit view of its engine, set by its session on
+        # PostgreSQL: lookups and one-statement writes outside a transaction run
+        # there alone (_read_alone, write)
+        self.autocommit: Autocommit | None = None
         # a connect() store's lookups sent through the driver (_direct.py), set by its session
         self.direct: DirectLookups | None = None
         # userstore_sqlalchemy.routing.RoutingSession.reading, where the session routes
@@ -184,7 +189,7 @@ class SessionRunner:
             return run(session)
 
         first: Callable[[Session], Any] = connected
-        if self.autocommit_reads is not None and self._reading is None and _idle(self.session):
+        if self._reads_alone():
             first = functools.partial(self._read_alone, run)
         elif self._reading is not None:  # a RoutingSession: the lookup may go to a replica
             first, run = _as_read(self._reading, connected), _as_read(self._reading, run)
@@ -209,7 +214,7 @@ class SessionRunner:
             return None
         if self.in_caller_transaction():
             return None
-        if self.autocommit_reads is not None and self.session.sync_session.in_transaction():
+        if self.autocommit is not None and self.session.sync_session.in_transaction():
             return None
         return direct.plan(kind, name, statement)
 
@@ -226,7 +231,7 @@ class SessionRunner:
         """
         direct = self.direct
         assert direct is not None
-        alone = self.autocommit_reads is not None
+        alone = self.autocommit is not None
 
         def send(session: Session) -> Any:
             if not alone:
@@ -250,6 +255,15 @@ class SessionRunner:
             return await self.lookup(run)
         return cast(T, found)
 
+    def _reads_alone(self) -> bool:
+        autocommit = self.autocommit
+        return (
+            autocommit is not None
+            and self._reading is None
+            and _idle(self.session)
+            and not app_listens_to_engine(autocommit.primary)
+        )
+
     def _ready(self, connection: Any) -> bool:
         return bool(connection.info.get(_PREPARED)) and self.schema.verified
 
@@ -264,7 +278,8 @@ class SessionRunner:
         own.  A connection not yet set up by the shim, or an engine whose tables
         are not checked yet, takes the usual way.
         """
-        primary, session.bind = session.bind, self.autocommit_reads
+        assert self.autocommit is not None
+        primary, session.bind = session.bind, self.autocommit.engine
         try:
             connection = self._connect(session)
             if not connection.info.get(_PREPARED) or not self.schema.verified:
@@ -370,18 +385,29 @@ class SessionRunner:
 
     @asynccontextmanager
     async def write(
-        self, errors: ErrorMap, keep: Iterable[Any] = (), *, table: Any = None
+        self,
+        errors: ErrorMap,
+        keep: Iterable[Any] = (),
+        *,
+        table: Any = None,
+        one_statement: bool = False,
     ) -> AsyncIterator[None]:
         """Run a write: committed on exit, or inside a SAVEPOINT in the caller's transaction.
 
         ``keep`` are objects the caller holds: on error they get back the values
         they had on entry; after a commit they stay loaded.  ``table`` is the
         table written, to name a violated key the same way on every backend.
+        ``one_statement``: the write sends one INSERT, UPDATE or DELETE (after
+        reads, if it must); a ``connect()`` store on PostgreSQL then lets that
+        statement commit itself, outside a transaction, when nothing else would
+        be written with it (:mod:`._autocommit`).
         """
+        keep = tuple(keep)
         before = snapshot(keep)
         session = self.session
         committing = False
-        with guarding(session) as guard:
+        alone = one_statement and self._writes_alone(keep)
+        with guarding(session) as guard, self._on_autocommit(alone):
             try:
                 connection = await self.connection()
                 if self.in_caller_transaction():
@@ -398,6 +424,8 @@ class SessionRunner:
                     raise
                 if committing:
                     mapped = self.outcome_of_commit(mapped)
+                elif alone and sent_a_write(error):
+                    mapped = self.outcome_of_commit(mapped, "its statement")
                 whole = not self.in_caller_transaction()
                 if whole:
                     # the rollback expires every object of the session: what earlier calls
@@ -413,6 +441,41 @@ class SessionRunner:
                 if whole and _RETRYING.get() and self._retryable(error):
                     raise _Retry from None
                 raise_translated(mapped, error)
+
+    def _writes_alone(self, keep: tuple[Any, ...]) -> bool:
+        """Whether this one-statement write may commit itself (:mod:`._autocommit`).
+
+        The objects it writes must be new or already in the session: attaching
+        one would cascade to what it holds, and a change made there without a
+        call would be flushed with the write.
+        """
+        autocommit = self.autocommit
+        if autocommit is None or self._reading is not None:
+            return False
+        sync_session = self.session.sync_session
+        for obj in keep:
+            state = inspect(obj)
+            if not state.transient and state.session_id != sync_session.hash_key:
+                return False
+        return autocommit.takes_write(sync_session)
+
+    @contextlib.contextmanager
+    def _on_autocommit(self, alone: bool) -> Iterator[None]:
+        """With ``alone``, the session bound to the autocommit view of its engine meanwhile.
+
+        The session's transaction keeps its connection by engine: every statement
+        of the write, its flush's included, must ask for the same one.
+        """
+        if not alone:
+            yield
+            return
+        assert self.autocommit is not None
+        sync_session = self.session.sync_session
+        primary, sync_session.bind = sync_session.bind, self.autocommit.engine
+        try:
+            yield
+        finally:
+            sync_session.bind = primary
 
     def _conflict_behind(self, error: Exception) -> Exception:
         """The conflict that made ``error``'s ROLLBACK TO SAVEPOINT fail, else ``error``.
@@ -439,15 +502,18 @@ class SessionRunner:
         """The contract's error for ``error``: see :func:`._translate.translate`."""
         return translate(error, errors, self.shim, self.metadata, table, self.server)
 
-    def outcome_of_commit(self, mapped: UserStoreError) -> UserStoreError:
-        """``CommitOutcomeUnknown`` for a COMMIT whose connection was lost, else ``mapped``."""
+    def outcome_of_commit(self, mapped: UserStoreError, during: str = "COMMIT") -> UserStoreError:
+        """``CommitOutcomeUnknown`` for a COMMIT whose connection was lost, else ``mapped``.
+
+        ``during``: what was lost, when the write committed itself (its statement).
+        """
         lost = isinstance(mapped, StoreUnavailable) and not isinstance(
             mapped, (ReadOnlyServer, CommitOutcomeUnknown)
         )
         if not lost or self.shim.commit_outcome_known:
             return mapped
         return CommitOutcomeUnknown(
-            f"the connection to {self.server} was lost during COMMIT: the write may or "
+            f"the connection to {self.server} was lost during {during}: the write may or "
             "may not be stored"
         )
 

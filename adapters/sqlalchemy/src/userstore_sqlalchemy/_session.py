@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
 from sqlalchemy import event, inspect
-from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.base import NO_VALUE
@@ -23,6 +22,7 @@ from userstore import (
     UserStoreError,
 )
 
+from ._autocommit import Autocommit
 from ._direct import DirectLookups
 from ._no_tokens import NoAccessTokenModel
 from ._runner import SessionRunner
@@ -47,15 +47,16 @@ class SQLAlchemyStoreSession(StoreSession):
         models: StoreModels,
         *,
         token_digest: bool,
-        autocommit_reads: Engine | None = None,
+        autocommit: Autocommit | None = None,
         direct: DirectLookups | None = None,
     ) -> None:
-        """Wrap ``session``; its lookups run on ``autocommit_reads`` when it is given.
+        """Wrap ``session``; its lookups and one-statement writes autocommit when it can.
 
-        ``autocommit_reads`` is an autocommit view of the session's engine, which
-        ``SQLAlchemyStore`` makes on PostgreSQL: lookups outside a transaction
-        block then run there alone, with no ``BEGIN`` or ``ROLLBACK``, and leave
-        the session holding no connection.  ``direct``: the store's user lookups
+        ``autocommit`` is the autocommit view of the session's engine, which
+        ``SQLAlchemyStore`` makes on PostgreSQL (:mod:`._autocommit`): lookups and
+        one-statement writes outside a transaction block then run there alone,
+        with no ``BEGIN``, ``ROLLBACK`` or ``COMMIT``, and leave the session
+        holding no connection.  ``direct``: the store's user lookups
         sent through the driver (:mod:`._direct`), outside transaction blocks.
         """
         self.session = session
@@ -63,7 +64,7 @@ class SQLAlchemyStoreSession(StoreSession):
         self.users: SQLAlchemyUserDatabase[Any, Any] = SQLAlchemyUserDatabase(
             session, models.user, models.oauth_account
         )
-        self.users._runner.autocommit_reads = autocommit_reads
+        self.users._runner.autocommit = autocommit
         self.users._runner.direct = direct
         self.tokens: SQLAlchemyAccessTokenDatabase[Any] | NoAccessTokenModel
         if models.access_token is None:
@@ -72,7 +73,7 @@ class SQLAlchemyStoreSession(StoreSession):
             self.tokens = SQLAlchemyAccessTokenDatabase(
                 session, models.access_token, token_digest=token_digest
             )
-            self.tokens._runner.autocommit_reads = autocommit_reads
+            self.tokens._runner.autocommit = autocommit
             self.tokens._runner.direct = direct
 
     @asynccontextmanager

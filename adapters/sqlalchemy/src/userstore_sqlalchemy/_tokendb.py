@@ -198,7 +198,9 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         self._release_held(data["token"])
         token = self.access_token_table(**data)
         try:
-            async with self._runner.write(_TOKEN_ERRORS, keep=[token], table=self._table):
+            async with self._runner.write(
+                _TOKEN_ERRORS, keep=[token], table=self._table, one_statement=True
+            ):
                 self.session.add(token)
                 await self.session.flush()
                 self._hand_out(token, clear)
@@ -234,7 +236,9 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
             raise InvalidUserData("token", "cannot be changed; create a new token")
         table: Any = self.access_token_table
         stored = self._stored(cast(Any, access_token).token)
-        async with self._runner.write(_TOKEN_ERRORS, keep=[access_token], table=self._table):
+        async with self._runner.write(
+            _TOKEN_ERRORS, keep=[access_token], table=self._table, one_statement=True
+        ):
             if data:
                 result = await self.session.execute(
                     update(table).where(table.token == stored).values(**data),
@@ -254,7 +258,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
         """Delete the token (one DELETE, then COMMIT); a no-op if it is gone."""
         table: Any = self.access_token_table
         stored = self._stored(cast(Any, access_token).token)
-        async with self._runner.write(_TOKEN_ERRORS, table=self._table):
+        async with self._runner.write(_TOKEN_ERRORS, table=self._table, one_statement=True):
             await self.session.execute(
                 delete(table).where(table.token == stored),
                 execution_options={"synchronize_session": False},
@@ -306,7 +310,7 @@ class SQLAlchemyAccessTokenDatabase(BaseAccessTokenDatabase[Any], Generic[AP]):
             return int(result.scalar_one())
 
     async def _delete_where(self, condition: Any) -> int:
-        async with self._runner.write(_TOKEN_ERRORS, table=self._table):
+        async with self._runner.write(_TOKEN_ERRORS, table=self._table, one_statement=True):
             result = await self.session.execute(
                 delete(self.access_token_table).where(condition),
                 execution_options={"synchronize_session": False},

@@ -152,8 +152,11 @@ def _sync_email_key(mapper: Mapper[Any], connection: Any, target: Any) -> None:
         target.email_key = email_key(email)
 
 
-event.listen(SQLAlchemyBaseUserTable, "before_insert", _sync_email_key, propagate=True)
-event.listen(SQLAlchemyBaseUserTable, "before_update", _sync_email_key, propagate=True)
+OWN_USER_EVENTS = ("before_insert", "before_update")
+"""The mapper events every user model listens to through ``SQLAlchemyBaseUserTable``."""
+
+for _name in OWN_USER_EVENTS:
+    event.listen(SQLAlchemyBaseUserTable, _name, _sync_email_key, propagate=True)
 
 
 class SQLAlchemyBaseAccessTokenTable(Generic[ID]):

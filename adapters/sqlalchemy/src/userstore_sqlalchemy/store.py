@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Table, inspect
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from userstore import (
@@ -28,6 +28,7 @@ from userstore import (
     UpgradeProgress,
 )
 
+from ._autocommit import Autocommit, autocommit_for
 from ._direct import DirectLookups
 from ._rules import id_kind
 from ._runner import install_shim
@@ -117,12 +118,22 @@ class SQLAlchemyStore(Store):
             )
         else:
             self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # where the shim says so (PostgreSQL), lookups outside a transaction run on an
-        # autocommit connection of the same pool: one round trip, no BEGIN / ROLLBACK
-        self._autocommit_reads: Engine | None = None
-        if not self.replicas and shim_for(self.engine.dialect).reads_in_autocommit:
-            self._autocommit_reads = self.engine.sync_engine.execution_options(
-                isolation_level="AUTOCOMMIT"
+        # where the shim says so (PostgreSQL), lookups and one-statement writes outside
+        # a transaction run on an autocommit connection of the same pool: one round
+        # trip, no BEGIN / ROLLBACK / COMMIT (_autocommit.py)
+        self._autocommit: Autocommit | None = None
+        if not self.replicas:
+            self._autocommit = autocommit_for(
+                self.engine.sync_engine,
+                [
+                    inspect(model)
+                    for model in (
+                        self.models.user,
+                        self.models.oauth_account,
+                        self.models.access_token,
+                    )
+                    if model is not None
+                ],
             )
         # user lookups outside a transaction block sent through the driver (_direct.py)
         self._direct: DirectLookups | None = None
@@ -154,7 +165,7 @@ class SQLAlchemyStore(Store):
                 session,
                 self.models,
                 token_digest=self.token_digest,
-                autocommit_reads=self._autocommit_reads,
+                autocommit=self._autocommit,
                 direct=self._direct,
             )
         finally:

@@ -204,8 +204,11 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         self._runner.refuse_held_key(self.user_table, data.get("id"), UserAlreadyExists)
         user = self.user_table(**data)
         key = user.email_key = email_key(data["email"])  # type: ignore[attr-defined]
+        created = data.get("id")  # else known after the INSERT (not if it was lost)
         try:
-            async with self._runner.write(_USER_ERRORS, keep=[user], table=self._user_core_table):
+            async with self._runner.write(
+                _USER_ERRORS, keep=[user], table=self._user_core_table, one_statement=True
+            ):
                 self.session.add(user)
                 await self.session.flush()
                 created = self._identity(user)
@@ -217,8 +220,15 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         return user
 
     async def _created(self, id: Any, key: str, password: Any) -> UP | None:
-        """The user under ``id`` if it is the one a lost COMMIT was creating (its key, hash)."""
-        found = await self.get(id)
+        """The user a lost COMMIT or INSERT was creating, if stored: its id, key and hash.
+
+        ``id`` is ``None`` when the INSERT's answer was lost before the id was
+        known; the user is then found by its email key (unique).
+        """
+        if id is None:
+            found = await self._fetch("by_email_key", self._mapping.by_email_key, {"key": key})
+        else:
+            found = await self.get(id)
         if found is None or getattr(found, "email_key", None) != key:
             return None
         return found if getattr(found, "hashed_password", None) == password else None
@@ -230,7 +240,9 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         self._refuse_id_change(data, user)
         if "email" in data:
             data["email_key"] = email_key(data["email"])
-        async with self._runner.write(_USER_ERRORS, keep=[user], table=self._user_core_table):
+        async with self._runner.write(
+            _USER_ERRORS, keep=[user], table=self._user_core_table, one_statement=True
+        ):
             await self._own(user)
             for name, value in data.items():
                 setattr(user, name, value)
@@ -253,7 +265,11 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         return True if await self.get(user_id) is None else None
 
     async def _delete(self, user: Any, user_id: Any) -> None:
-        async with self._runner.write(_DELETE_ERRORS, table=self._user_core_table):
+        async with self._runner.write(
+            _DELETE_ERRORS,
+            table=self._user_core_table,
+            one_statement=not self._mapping.cleared_by_hand,
+        ):
             for _, column in self._mapping.cleared_by_hand:
                 await self.session.execute(
                     delete(column.class_).where(column == user_id),
@@ -289,9 +305,10 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         self._runner.refuse_held_key(
             self.oauth_account_table, data.get("id"), OAuthAccountAlreadyLinked
         )
+        link = (data["oauth_name"], data["account_id"])
         try:
             async with self._runner.write(
-                _ACCOUNT_ERRORS, keep=[user], table=self._account_core_table
+                _ACCOUNT_ERRORS, keep=[user], table=self._account_core_table, one_statement=True
             ):
                 await self._own(user)
                 # every field set, the optional ones too: one never set would be expired by
@@ -300,19 +317,21 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
                 account.user_id = self._identity(user)
                 self.session.add(account)
                 await self.session.flush()
-                linked = self._identity(account)
                 accounts = list(attributes.instance_state(user).dict[key])
                 attributes.set_committed_value(user, key, [*accounts, account])
         except CommitOutcomeUnknown as unknown:
             user_id = self._identity(user)
-            return await self._runner.resolve(unknown, partial(self._linked, user_id, linked))
+            return await self._runner.resolve(unknown, partial(self._linked, user_id, link))
         return user
 
-    async def _linked(self, user_id: Any, account_id: Any) -> UP | None:
-        """The user, reloaded, if the account a lost COMMIT was linking is linked to it."""
+    async def _linked(self, user_id: Any, link: tuple[str, str]) -> UP | None:
+        """The user, reloaded, if the account a lost COMMIT was linking is linked to it.
+
+        ``link`` is the account's ``(oauth_name, account_id)``, unique among accounts.
+        """
         found = await self.get(user_id)
         accounts = getattr(found, self._accounts_key(), ()) if found is not None else ()
-        return found if any(self._identity(a) == account_id for a in accounts) else None
+        return found if any((a.oauth_name, a.account_id) == link for a in accounts) else None
 
     @retry_conflicts
     async def update_oauth_account(
@@ -323,7 +342,10 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         data = self._mapping.account_schema.validate_update(update_dict)
         self._refuse_id_change(data, oauth_account)
         async with self._runner.write(
-            _ACCOUNT_ERRORS, keep=[user, oauth_account], table=self._account_core_table
+            _ACCOUNT_ERRORS,
+            keep=[user, oauth_account],
+            table=self._account_core_table,
+            one_statement=True,
         ):
             await self._own(user)
             account = self._held_account(user, oauth_account)
@@ -340,7 +362,9 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         account_id = self._identity(oauth_account)
         table: Any = self.oauth_account_table
         (pk,) = inspect(table).primary_key
-        async with self._runner.write(_ACCOUNT_ERRORS, keep=[user], table=self._account_core_table):
+        async with self._runner.write(
+            _ACCOUNT_ERRORS, keep=[user], table=self._account_core_table, one_statement=True
+        ):
             await self._own(user)
             await self.session.execute(
                 delete(table).where(pk == account_id).where(table.user_id == self._identity(user)),

@@ -66,13 +66,14 @@ class DialectShim:
     dropped; an embedded database rolls a closed connection's transaction back.
     """
 
-    reads_in_autocommit: ClassVar[bool] = False
-    """Whether a lookup outside a transaction is cheaper on an autocommit connection.
+    alone_in_autocommit: ClassVar[bool] = False
+    """Whether a statement outside a transaction is cheaper on an autocommit connection.
 
-    On PostgreSQL's drivers autocommit is a flag of the client: the lookup is
-    sent alone, without the ``BEGIN`` and ``ROLLBACK`` around it (one round trip
-    instead of three).  On MySQL switching a connection to autocommit and back
-    costs two or three statements, more than the ``ROLLBACK`` it would save.
+    On PostgreSQL's drivers autocommit is a flag of the client: a lookup, or a
+    write of one statement, is sent alone, without the ``BEGIN`` and
+    ``ROLLBACK`` or ``COMMIT`` around it (one round trip instead of three).
+    On MySQL switching a connection to autocommit and back costs two or three
+    statements, more than the ``ROLLBACK`` it would save.
     """
 
     def open_transaction(self, dbapi_connection: Any) -> bool | None:

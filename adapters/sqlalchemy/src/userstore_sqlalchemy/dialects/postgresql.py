@@ -102,7 +102,7 @@ class PostgreSQLShim(DialectShim):
     dialect_names: ClassVar[tuple[str, ...]] = ("postgresql",)
     driver_packages: ClassVar[frozenset[str]] = frozenset({"asyncpg", "psycopg"})
     default_port: ClassVar[int | None] = 5432
-    reads_in_autocommit: ClassVar[bool] = True
+    alone_in_autocommit: ClassVar[bool] = True
 
     def uuid_type(self, dialect: Dialect) -> TypeEngine[Any]:
         """Native ``UUID``."""
