@@ -26,14 +26,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
 import userstore
 from userstore import CommitOutcomeUnknown, DatabaseError, StoreUnavailable, UserStoreError
 from userstore_sqlalchemy import SQLAlchemyStore
 
 from ..conftest import BACKEND_PARAMS, DRIVER_PARAMS, backend_url
-from ..sqlalchemy._relay import Relay
+from ..sqlalchemy._relay import Relay, relayed_store
 from .conftest import count_rows, table
 
 POSTGRES = [p for p in (*BACKEND_PARAMS, *DRIVER_PARAMS) if str(p.values[0]).startswith("postgres")]
@@ -47,21 +46,8 @@ def pg_url(request: pytest.FixtureRequest, backend_registry: Any) -> str:
 
 @pytest_asyncio.fixture
 async def relayed(pg_url: str) -> AsyncIterator[tuple[SQLAlchemyStore, Relay]]:
-    url = make_url(pg_url)
-    relay = Relay(url.host or "127.0.0.1", url.port or 0)
-    port = await relay.start()
-    store = userstore.connect(
-        url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False),
-        table_prefix=f"ac{uuid.uuid4().hex[:8]}_",
-    )
-    assert isinstance(store, SQLAlchemyStore)
-    await store.create_schema()
-    try:
-        yield store, relay
-    finally:
-        await store.drop_schema()
-        await store.close()
-        await relay.close()
+    async with relayed_store(pg_url) as opened:
+        yield opened
 
 
 ACCOUNT = {
@@ -173,12 +159,25 @@ async def test_a_statement_cut_before_it_reached_the_server(
     assert not await _stored(store, write, alice)
 
 
-async def test_a_model_listener_that_fails_takes_the_write_with_it(db_url: str) -> None:
-    """An ``after_insert`` listener of the application runs SQL that fails: the user's
-    INSERT, in the same transaction, is not stored either (on every backend)."""
+@pytest_asyncio.fixture
+async def plain(db_url: str) -> AsyncIterator[SQLAlchemyStore]:
+    """A ``connect()`` store on scratch tables, on every backend."""
     store = userstore.connect(db_url, table_prefix=f"ac{uuid.uuid4().hex[:8]}_")
     assert isinstance(store, SQLAlchemyStore)
     await store.create_schema()
+    try:
+        yield store
+    finally:
+        await store.drop_schema()
+        await store.close()
+
+
+async def test_a_model_listener_that_fails_takes_the_write_with_it(
+    plain: SQLAlchemyStore,
+) -> None:
+    """An ``after_insert`` listener of the application runs SQL that fails: the user's
+    INSERT, in the same transaction, is not stored either (on every backend)."""
+    store = plain
 
     def audit(mapper: Any, connection: Any, target: Any) -> None:
         connection.exec_driver_sql("SELECT * FROM no_such_audit_table")
@@ -188,30 +187,24 @@ async def test_a_model_listener_that_fails_takes_the_write_with_it(db_url: str) 
         async with store.session() as s:
             with pytest.raises(DatabaseError):
                 await s.users.create({"email": "eve@x.io", "hashed_password": "h"})
-        assert await count_rows(store.engine, table(store, "user")) == 0
     finally:
         event.remove(store.models.user, "after_insert", audit)
-        await store.drop_schema()
-        await store.close()
+    assert await count_rows(store.engine, table(store, "user")) == 0
 
 
-async def test_a_change_held_by_a_detached_user_is_written_with_the_update(db_url: str) -> None:
+async def test_a_change_held_by_a_detached_user_is_written_with_the_update(
+    plain: SQLAlchemyStore,
+) -> None:
     """A user from another session, one of whose accounts was changed without a call:
     ``update`` attaches it, so the flush writes the account too, in the same
     transaction; the account's refusal leaves the user's row unchanged as well."""
-    store = userstore.connect(db_url, table_prefix=f"ac{uuid.uuid4().hex[:8]}_")
-    assert isinstance(store, SQLAlchemyStore)
-    await store.create_schema()
-    try:
-        async with store.session() as s:
-            alice = await s.users.create({"email": "alice@x.io", "hashed_password": "h"})
-            alice = await s.users.add_oauth_account(alice, ACCOUNT)
-        alice.oauth_accounts[0].oauth_name = None  # NOT NULL: the database refuses it
-        async with store.session() as s:
-            with pytest.raises(UserStoreError):
-                await s.users.update(alice, {"is_verified": True})
-        users = table(store, "user")
-        assert await count_rows(store.engine, users, id=alice.id, is_verified=False) == 1
-    finally:
-        await store.drop_schema()
-        await store.close()
+    store = plain
+    async with store.session() as s:
+        alice = await s.users.create({"email": "alice@x.io", "hashed_password": "h"})
+        alice = await s.users.add_oauth_account(alice, ACCOUNT)
+    alice.oauth_accounts[0].oauth_name = None  # NOT NULL: the database refuses it
+    async with store.session() as s:
+        with pytest.raises(UserStoreError):
+            await s.users.update(alice, {"is_verified": True})
+    users = table(store, "user")
+    assert await count_rows(store.engine, users, id=alice.id, is_verified=False) == 1

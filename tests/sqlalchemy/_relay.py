@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
+from collections.abc import AsyncIterator
 
-__all__ = ["Relay"]
+from sqlalchemy.engine import make_url
+
+import userstore
+from userstore_sqlalchemy import SQLAlchemyStore
+
+__all__ = ["Relay", "relayed_store"]
 
 _READY_FOR_QUERY = b"Z\x00\x00\x00\x05"  # PostgreSQL: the server has finished the request
 
@@ -110,3 +117,23 @@ class Relay:
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             self._tasks -= tasks
+
+
+@contextlib.asynccontextmanager
+async def relayed_store(server_url: str) -> AsyncIterator[tuple[SQLAlchemyStore, Relay]]:
+    """A ``connect()`` store on scratch tables of ``server_url``'s database, through a relay."""
+    url = make_url(server_url)
+    relay = Relay(url.host or "127.0.0.1", url.port or 0)
+    port = await relay.start()
+    store = userstore.connect(
+        url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False),
+        table_prefix=f"rt{uuid.uuid4().hex[:8]}_",
+    )
+    assert isinstance(store, SQLAlchemyStore)
+    await store.create_schema()
+    try:
+        yield store, relay
+    finally:
+        await store.drop_schema()
+        await store.close()
+        await relay.close()

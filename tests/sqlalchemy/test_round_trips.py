@@ -19,13 +19,12 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy.engine import make_url
 
 import userstore
 from userstore_sqlalchemy import SQLAlchemyStore, create_engine
 
 from ..conftest import BACKEND_PARAMS, DRIVER_PARAMS, backend_url
-from ._relay import Relay
+from ._relay import Relay, relayed_store
 
 SERVERS = [p for p in (*BACKEND_PARAMS, *DRIVER_PARAMS) if p.values[0] != "sqlite"]
 REPEATS = 8
@@ -47,21 +46,8 @@ def server_url(request: pytest.FixtureRequest, backend_registry: Any) -> str:
 
 @pytest_asyncio.fixture
 async def relayed(server_url: str) -> AsyncIterator[tuple[SQLAlchemyStore, Relay]]:
-    url = make_url(server_url)
-    relay = Relay(url.host or "127.0.0.1", url.port or 0)
-    port = await relay.start()
-    store = userstore.connect(
-        url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False),
-        table_prefix=f"rt{uuid.uuid4().hex[:8]}_",
-    )
-    assert isinstance(store, SQLAlchemyStore)
-    await store.create_schema()
-    try:
-        yield store, relay
-    finally:
-        await store.drop_schema()
-        await store.close()
-        await relay.close()
+    async with relayed_store(server_url) as opened:
+        yield opened
 
 
 async def _counts(relay: Relay, call: Callable[[], Awaitable[Any]]) -> list[int]:
