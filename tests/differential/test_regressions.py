@@ -7,6 +7,7 @@ same outcomes and state after every step, as ``test_differential.py`` does.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 import uuid
@@ -19,11 +20,17 @@ from .ops import Account, Op, User, UserId
 from .pair import Pair, real_store
 
 
+@pytest.fixture
+def id_type() -> str:
+    """The id type of the stores; a test parametrizes it when the finding needed others."""
+    return "uuid"
+
+
 @pytest_asyncio.fixture
-async def pair(db_url: str) -> AsyncIterator[Pair]:
-    """The memory reference beside a store on scratch tables of the backend (UUID ids)."""
+async def pair(db_url: str, id_type: str) -> AsyncIterator[Pair]:
+    """The memory reference beside a store on scratch tables of the backend."""
     store = real_store(
-        db_url, id_type="uuid", token_digest=False, prefix=f"reg_{secrets.token_hex(3)}_"
+        db_url, id_type=id_type, token_digest=False, prefix=f"reg_{secrets.token_hex(3)}_"
     )
     await store.create_schema()
     pair = Pair(store)
@@ -36,10 +43,21 @@ async def pair(db_url: str) -> AsyncIterator[Pair]:
         await store.close()
 
 
-async def replay(pair: Pair, steps: list[Op]) -> None:
-    """Apply each step on both stores and compare the stored state after each."""
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """Steps run in one transaction block, committed at its end or rolled back."""
+
+    ops: list[Op]
+    rollback: bool = False
+
+
+async def replay(pair: Pair, steps: list[Op | Block]) -> None:
+    """Apply each step (or block) on both stores and compare the stored state after each."""
     for step in steps:
-        await pair.apply(step)
+        if isinstance(step, Block):
+            await pair.transaction(step.ops, step.rollback)
+        else:
+            await pair.apply(step)
         await pair.check_state()
 
 
@@ -118,5 +136,68 @@ async def test_a_token_deleted_in_bulk_can_be_created_again(pair: Pair, removal:
             removal,
             Op("users.create", ({**ALICE, "email": "bob@x.io"},)),
             Op("tokens.create", (token,)),
+        ],
+    )
+
+
+@pytest.mark.parametrize("id_type", ["uuid", "int"])
+async def test_unlinking_from_a_user_whose_create_was_rolled_back(pair: Pair) -> None:
+    """The held user of a rolled-back create: the SQL store raised UserNotFound, not a no-op.
+
+    (The memory reference, and the SQL store for a user deleted since, return
+    the user unchanged: the account is not linked to it.)
+    """
+    await replay(
+        pair,
+        [
+            Op("users.create", (ALICE,)),
+            Op("users.create", (ALICE,)),
+            Op("users.add_oauth_account", (User(0), link("1"))),
+            Block(
+                [
+                    Op("users.delete", (User(0),)),
+                    Op("users.add_oauth_account", (User(0), link("1"))),
+                ]
+            ),
+            Block(
+                [
+                    Op(
+                        "users.create",
+                        (
+                            {
+                                **ALICE,
+                                "is_active": True,
+                                "id": 1,
+                                "is_superuser": True,
+                                "is_verified": True,
+                            },
+                        ),
+                    )
+                ]
+            ),
+            Block([Op("users.create", (ALICE,))], rollback=True),
+            Block([Op("users.get_by_email", ("alice@x.io",))]),
+            Block(
+                [
+                    Op("users.create", (ALICE,)),
+                    Op("users.get_by_email", ("alice@x.io",)),
+                    Op("users.add_oauth_account", (User(0), link("1"))),
+                    Op("users.remove_oauth_account", (User(1), Account(0, 0))),
+                ]
+            ),
+        ],
+    )
+
+
+@pytest.mark.parametrize("id_type", ["uuid", "int"])
+async def test_unlinking_from_a_user_never_stored(pair: Pair) -> None:
+    """The same finding in four steps: unlink another user's account from a rolled-back one."""
+    await replay(
+        pair,
+        [
+            Op("users.create", (ALICE,)),
+            Op("users.add_oauth_account", (User(0), link("1"))),
+            Block([Op("users.create", ({**ALICE, "email": "bob@x.io"},))], rollback=True),
+            Op("users.remove_oauth_account", (User(1), Account(0, 0))),
         ],
     )

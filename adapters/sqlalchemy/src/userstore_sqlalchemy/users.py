@@ -362,15 +362,19 @@ class SQLAlchemyUserDatabase(_Database[UP, ID], Generic[UP, ID]):
         account_id = self._identity(oauth_account)
         table: Any = self.oauth_account_table
         (pk,) = inspect(table).primary_key
+        state = attributes.instance_state(user)
         async with self._runner.write(
             _ACCOUNT_ERRORS, keep=[user], table=self._account_core_table, one_statement=True
         ):
-            await self._own(user)
+            if not state.transient:
+                # a user whose create was rolled back is left out of the session (a flush
+                # would insert it); the DELETE by ids then unlinks nothing, as for a deleted user
+                await self._own(user)
             await self.session.execute(
                 delete(table).where(pk == account_id).where(table.user_id == self._identity(user)),
                 execution_options={"synchronize_session": False},
             )
-            accounts = attributes.instance_state(user).dict[key]
+            accounts = state.dict.get(key, [])
             kept = [a for a in accounts if self._identity(a) != account_id]
             for gone in accounts:
                 if gone not in kept and gone in self.session.sync_session:
