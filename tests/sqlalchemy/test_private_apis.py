@@ -87,6 +87,30 @@ def test_where_the_engine_keeps_its_isolation_level() -> None:
         plain.sync_engine.dispose()
 
 
+async def test_a_session_transaction_keeps_its_connections_by_engine() -> None:
+    """``holds_no_connection`` reads ``SessionTransaction._connections``: empty until a
+    statement (or ``session.connection()``) needs one, filled after."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from userstore_sqlalchemy._autocommit import holds_no_connection
+
+    engine = create_async_engine("sqlite+aiosqlite://")
+    try:
+        async with AsyncSession(engine) as session:
+            sync_session = session.sync_session
+            assert holds_no_connection(sync_session)
+            transaction = sync_session.begin()  # begun: no connection until one is needed
+            assert transaction._connections == {}
+            sync_session.close()
+            await session.connection()
+            transaction = sync_session.get_transaction()
+            assert transaction is not None
+            assert transaction._connections
+            assert not holds_no_connection(sync_session)
+    finally:
+        await engine.dispose()
+
+
 def test_what_lookups_sent_through_the_driver_lean_on() -> None:
     """``_direct.py``: an instance made without ``__init__``, as the ORM's loading makes
     it; a compiled statement's bind order and binds; a ``Connection`` over a pooled

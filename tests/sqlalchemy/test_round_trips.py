@@ -128,6 +128,25 @@ async def test_a_write_after_a_lookup_adds_only_its_own_round_trips(
     assert counts[-2:] == [expected, expected], counts
 
 
+async def test_a_user_from_another_session_is_written_alone_too(
+    relayed: tuple[SQLAlchemyStore, Relay],
+) -> None:
+    """Attached first with ``session.add()`` (which begins the session's transaction,
+    with no connection yet), as a request does with a user it holds."""
+    store, relay = relayed
+    async with store.session() as s:
+        user = await s.users.create({"email": "fa@example.com", "hashed_password": "h"})
+
+    async def update() -> None:
+        async with store.session() as s:
+            s.session.add(user)
+            await s.users.update(user, {"hashed_password": uuid.uuid4().hex})
+
+    counts = await _counts(relay, update)
+    expected = {"postgresql": 1, "mysql": 2}[store.engine.dialect.name]
+    assert counts[-2:] == [expected, expected], counts
+
+
 POSTGRES = [p for p in SERVERS if p.values[0].startswith("postgres")]
 MYSQL = [p for p in SERVERS if p.values[0].startswith("mysql")]
 

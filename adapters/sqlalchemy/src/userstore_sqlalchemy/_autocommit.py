@@ -11,9 +11,10 @@ It runs on an autocommit view of the store's engine (same pool, the level set
 on the connection while the store holds it, the engine's set back on return).
 A write takes it only when nothing else would go out or come in with it:
 
-- outside a ``transaction()`` block, in a session with no transaction open and
-  nothing to flush, on objects that are new or already in the session (one
-  attached by the write would bring along what it holds, changes included);
+- outside a ``transaction()`` block, in a session with no transaction open (or
+  one begun by attaching objects, with no connection yet) and nothing to flush,
+  on objects that are new or already in the session (one attached by the write
+  would bring along what it holds, changes included);
 - with no listener of the application on the engine's statements or
   transactions, on the session's flushes or commits, or on the models' writes
   (:mod:`._listeners`): an ``after_insert`` that writes a row of its own, or a
@@ -33,13 +34,13 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import StatementError
-from sqlalchemy.orm import Mapper, Session
+from sqlalchemy.orm import Mapper, Session, SessionTransactionOrigin
 
 from ._listeners import app_listens_to_engine, listens_to_persistence, own_model_listeners
 from .dialects import shim_for
 from .dialects._base import engine_isolation_level
 
-__all__ = ["Autocommit", "autocommit_for", "sent_a_write"]
+__all__ = ["Autocommit", "autocommit_for", "holds_no_connection", "sent_a_write"]
 
 _LEVELS = (None, "READ COMMITTED", "AUTOCOMMIT")
 _WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -55,11 +56,26 @@ class Autocommit:
 
     def takes_write(self, session: Session) -> bool:
         """Whether a one-statement write of ``session`` may commit itself now (see the module)."""
-        if session.in_transaction() or session.new or session.dirty or session.deleted:
+        if not holds_no_connection(session) or session.new or session.dirty or session.deleted:
             return False
         if app_listens_to_engine(self.primary):
             return False
         return not listens_to_persistence(session, self.models)
+
+
+def holds_no_connection(session: Session) -> bool:
+    """Whether ``session`` has no transaction open, or one it began that has no connection yet.
+
+    ``session.add()`` of a detached object begins the session's transaction
+    without a connection: nothing has been sent in it.  The transaction's
+    connections are its private ``_connections`` (tests/sqlalchemy/test_private_apis.py).
+    """
+    transaction = session.get_transaction()
+    if transaction is None:
+        return True
+    if transaction.origin is not SessionTransactionOrigin.AUTOBEGIN:
+        return False
+    return not getattr(transaction, "_connections", True)
 
 
 def autocommit_for(engine: Engine, mappers: Iterable[Mapper[Any]]) -> Autocommit | None:

@@ -58,7 +58,7 @@ from userstore import (
     UserStoreError,
 )
 
-from ._autocommit import Autocommit, sent_a_write
+from ._autocommit import Autocommit, holds_no_connection, sent_a_write
 from ._direct import NOT_SENT, DirectLookups
 from ._listeners import app_listens_to_engine, engine_listeners, note_own_listeners
 from ._schema_check import schema_check
@@ -214,7 +214,7 @@ class SessionRunner:
             return None
         if self.in_caller_transaction():
             return None
-        if self.autocommit is not None and self.session.sync_session.in_transaction():
+        if self.autocommit is not None and not holds_no_connection(self.session.sync_session):
             return None
         return direct.plan(kind, name, statement)
 
@@ -538,7 +538,7 @@ class SessionRunner:
 
 def _idle(session: AsyncSession) -> bool:
     """Whether ``session`` has no transaction open and no change an autoflush would write."""
-    return not session.sync_session.in_transaction() and _nothing_to_flush(session)
+    return holds_no_connection(session.sync_session) and _nothing_to_flush(session)
 
 
 def _nothing_to_flush(session: AsyncSession) -> bool:
