@@ -77,14 +77,16 @@ def test_where_the_engine_keeps_its_isolation_level() -> None:
     from userstore_sqlalchemy.dialects._base import engine_isolation_level
 
     given = create_async_engine("sqlite+aiosqlite://", isolation_level="SERIALIZABLE")
+    spelt = create_async_engine("sqlite+aiosqlite://", isolation_level="read_uncommitted")
     plain = create_async_engine("sqlite+aiosqlite://")
     try:
         assert given.sync_engine.dialect._on_connect_isolation_level == "SERIALIZABLE"  # type: ignore[attr-defined]
         assert engine_isolation_level(given.sync_engine.dialect) == "SERIALIZABLE"
+        assert engine_isolation_level(spelt.sync_engine.dialect) == "READ UNCOMMITTED"
         assert engine_isolation_level(plain.sync_engine.dialect) is None
     finally:
-        given.sync_engine.dispose()
-        plain.sync_engine.dispose()
+        for engine in (given, spelt, plain):
+            engine.sync_engine.dispose()
 
 
 async def test_a_session_transaction_keeps_its_connections_by_engine() -> None:

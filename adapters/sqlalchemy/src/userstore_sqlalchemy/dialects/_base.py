@@ -285,14 +285,16 @@ an operation's statements by the test harness)."""
 def engine_isolation_level(dialect: Dialect) -> str | None:
     """The isolation level the application gave the engine (``create_engine(isolation_level=)``).
 
-    ``None`` when it gave none.  SQLAlchemy keeps the setting on the dialect, as
-    ``_on_connect_isolation_level`` since 2.0 (tests/sqlalchemy/test_private_apis.py
-    pins it); ``isolation_level`` is where older releases kept it.
+    ``None`` when it gave none; else its name as SQLAlchemy reads it
+    (``"read_committed"`` is ``"READ COMMITTED"``).  SQLAlchemy keeps the setting
+    on the dialect, as ``_on_connect_isolation_level`` since 2.0
+    (tests/sqlalchemy/test_private_apis.py pins it); ``isolation_level`` is where
+    older releases kept it.
     """
     level = getattr(dialect, "_on_connect_isolation_level", None)
     if level is None:
         level = getattr(dialect, "isolation_level", None)
-    return str(level) if level is not None else None
+    return str(level).replace("_", " ").upper() if level is not None else None
 
 
 def driver_error(error: DBAPIError) -> Any:
